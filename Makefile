@@ -1,0 +1,44 @@
+# SnapEarth — two set-up commands: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= data
+export SNAPEARTH_DATA ?= $(abspath $(DATA))
+
+.PHONY: demo test venv system-deps lint typecheck pytest clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Debian packages the tests need: PostgreSQL 15 + PostGIS 3 (scale backend), Chromium (web UI tests).
+system-deps:
+	@missing=""; for p in postgresql-15 postgresql-15-postgis-3 chromium chromium-driver; do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: venv
+	$(VENV)/bin/mypy src
+
+pytest: venv system-deps
+	$(PY) -m pytest
+
+test: venv system-deps lint typecheck pytest
+
+demo: venv
+	$(VENV)/bin/snapearth catalog init
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
