@@ -1,0 +1,3 @@
+"""Shared fixtures. Each lives in tests/fixtures/<name>.py and is re-exported here (one import line each)."""
+
+from __future__ import annotations
