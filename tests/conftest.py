@@ -1,3 +1,5 @@
 """Shared fixtures. Each lives in tests/fixtures/<name>.py and is re-exported here (one import line each)."""
 
 from __future__ import annotations
+
+from tests.fixtures.pg import fresh_pg_url, pg_server, pg_url  # noqa: F401
