@@ -15,6 +15,7 @@ app = typer.Typer(
 
 # Each module exposes ``register(app: typer.Typer) -> None`` adding its commands or sub-apps.
 COMMAND_MODULES = [
+    "snapearth.api.cli",
     "snapearth.catalog.cli",
 ]
 

@@ -1,0 +1,1 @@
+"""The SnapEarth HTTP API: ``create_app(settings)`` in ``snapearth.api.app``."""
