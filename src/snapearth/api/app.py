@@ -26,7 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from snapearth import __version__
-from snapearth.api import operations
+from snapearth.api import files, operations, stac
 from snapearth.api.errors import add_exception_handlers
 from snapearth.api.observability import Metrics, ObservabilityMiddleware
 from snapearth.catalog import Catalog, open_catalog
@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
     # core routers
     app.include_router(operations.create_router(catalog, metrics))
+    app.include_router(files.create_router(settings.data))
+    stac.add_stac_api(app, catalog, settings)
 
     # concept routers (one line each, see the module docstring)
 

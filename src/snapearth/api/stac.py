@@ -1,0 +1,774 @@
+"""The STAC API (stac-fastapi) over the ``Catalog`` contract: the same code serves the SQLite and pgstac backends.
+
+The clients below translate HTTP requests into ``SearchRequest``s and catalog results into STAC responses
+(links, continuation tokens, asset URLs); validation of searches is the catalog's (``catalog.search_params``),
+this layer only checks what needs HTTP context (known collections, queryables, the API key).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from threading import Lock
+from typing import Any, Literal, cast
+from urllib.parse import quote, urlencode
+
+import attr
+import orjson
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel
+from stac_fastapi.api.app import StacApi
+from stac_fastapi.api.models import (
+    ItemCollectionUri,
+    create_get_request_model,
+    create_post_request_model,
+    create_request_model,
+)
+from stac_fastapi.extensions import (
+    AggregationExtension,
+    FieldsExtension,
+    FilterExtension,
+    FreeTextExtension,
+    ItemCollectionFilterExtension,
+    QueryExtension,
+    SortExtension,
+    TokenPaginationExtension,
+    TransactionExtension,
+)
+from stac_fastapi.extensions.aggregation.client import BaseAggregationClient
+from stac_fastapi.extensions.aggregation.request import (
+    AggregationExtensionGetRequest,
+    AggregationExtensionPostRequest,
+)
+from stac_fastapi.extensions.filter.client import BaseFiltersClient
+from stac_fastapi.extensions.transaction.client import BaseTransactionsClient
+from stac_fastapi.types.config import ApiSettings
+from stac_fastapi.types.core import BaseCoreClient
+from stac_fastapi.types.extension import ApiExtension
+from stac_fastapi.types.search import APIRequest
+
+from snapearth import __version__
+from snapearth.api.responses import GeoJSONResponse, JSONResponse
+from snapearth.catalog.base import Catalog, Fields, SearchRequest, SortKey
+from snapearth.config import Settings
+from snapearth.errors import (
+    AuthenticationError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "https://www.opengis.net/def/crs/OGC/1.3/CRS84")
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+OWN_LINK_RELS = frozenset({"self", "root", "parent", "collection", "items", "queryables", "aggregate", "next", "prev"})
+QUERYABLES_SAMPLE = 200  # items per collection read to discover its properties
+QUERYABLES_TTL_S = 60.0
+
+# JSON schemas of the properties SnapEarth items carry (STAC names); others found in the data get a schema from
+# their JSON type. ``id``/``collection``/``geometry``/``datetime`` are queryable everywhere.
+KNOWN_QUERYABLES: dict[str, dict[str, Any]] = {
+    "id": {"title": "Item ID", "type": "string"},
+    "collection": {"title": "Collection ID", "type": "string"},
+    "geometry": {"title": "Footprint", "$ref": "https://geojson.org/schema/Geometry.json"},
+    "datetime": {"title": "Acquired", "type": "string", "format": "date-time"},
+    "start_datetime": {"title": "Start", "type": "string", "format": "date-time"},
+    "end_datetime": {"title": "End", "type": "string", "format": "date-time"},
+    "created": {"type": "string", "format": "date-time"},
+    "updated": {"type": "string", "format": "date-time"},
+    "platform": {"title": "Platform", "type": "string"},
+    "constellation": {"title": "Constellation", "type": "string"},
+    "instruments": {"title": "Instruments", "type": "array", "items": {"type": "string"}},
+    "eo:cloud_cover": {"title": "Cloud cover (%)", "type": "number", "minimum": 0, "maximum": 100},
+    "grid:code": {"title": "Grid square", "type": "string"},
+    "sat:relative_orbit": {"title": "Relative orbit", "type": "integer", "minimum": 1},
+    "sat:orbit_state": {"title": "Orbit direction", "type": "string", "enum": ["ascending", "descending"]},
+    "sar:instrument_mode": {"type": "string"},
+    "sar:polarizations": {"type": "array", "items": {"type": "string"}},
+    "view:sun_azimuth": {"type": "number"},
+    "view:sun_elevation": {"type": "number"},
+}
+_CORE_QUERYABLES = ("id", "collection", "geometry", "datetime")
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
+# --- links and assets --------------------------------------------------------------------------------------------
+
+
+def base_url(request: Request) -> str:
+    """The API root as the client reached it, ending with ``/``."""
+    settings: Settings = request.app.state.settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/") + "/"
+    return str(request.base_url)
+
+
+class AssetUrls:
+    """Local asset files under the data folder become ``{api}/files/...`` URLs the API serves (``api.files``)."""
+
+    def __init__(self, data_root: Path) -> None:
+        self.data_root = data_root.resolve()
+        self._prefix = str(self.data_root) + "/"
+
+    def to_url(self, href: str, root: str) -> str:
+        path = href[7:] if href.startswith("file://") else href
+        if path.startswith(self._prefix):
+            return f"{root}files/{quote(path[len(self._prefix) :])}"
+        return href
+
+    def rewrite(self, item: dict[str, Any], root: str) -> None:
+        for asset in (item.get("assets") or {}).values():
+            href = asset.get("href") if isinstance(asset, dict) else None
+            if isinstance(href, str) and (href.startswith(("/", "file://"))):
+                asset["href"] = self.to_url(href, root)
+
+
+def _own_links(links: Any) -> list[dict[str, Any]]:
+    return [link for link in links or [] if isinstance(link, dict) and link.get("rel") not in OWN_LINK_RELS]
+
+
+def collection_links(collection_id: str, root: str) -> list[dict[str, Any]]:
+    here = f"{root}collections/{quote(collection_id)}"
+    return [
+        {"rel": "self", "type": JSON, "href": here},
+        {"rel": "parent", "type": JSON, "href": root},
+        {"rel": "root", "type": JSON, "href": root},
+        {"rel": "items", "type": GEOJSON, "href": f"{here}/items"},
+        {"rel": "queryables", "type": "application/schema+json", "href": f"{here}/queryables"},
+        {"rel": "aggregate", "type": JSON, "href": f"{here}/aggregate", "method": "GET"},
+    ]
+
+
+def item_links(item: dict[str, Any], root: str) -> list[dict[str, Any]]:
+    collection = quote(str(item.get("collection", "")))
+    here = f"{root}collections/{collection}/items/{quote(str(item['id']))}"
+    return [
+        {"rel": "self", "type": GEOJSON, "href": here},
+        {"rel": "parent", "type": JSON, "href": f"{root}collections/{collection}"},
+        {"rel": "collection", "type": JSON, "href": f"{root}collections/{collection}"},
+        {"rel": "root", "type": JSON, "href": root},
+    ]
+
+
+# --- request translation -----------------------------------------------------------------------------------------
+
+
+def _json_param(value: Any, field: str) -> Any:
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"{field}: not valid JSON ({exc})", field=field) from None
+
+
+def _sort_field(name: str) -> str:
+    return name[len("properties.") :] if name.startswith("properties.") else name
+
+
+def _sortby(value: Any) -> list[SortKey] | None:
+    if not value:
+        return None
+    keys: list[SortKey] = []
+    for entry in value:
+        direction: Literal["asc", "desc"] = "asc"
+        if isinstance(entry, str):
+            text = entry.strip()
+            if not text:
+                continue
+            if text.startswith("-"):
+                direction = "desc"
+            keys.append(SortKey(field=_sort_field(text.lstrip("+- ")), direction=direction))
+            continue
+        record = (
+            entry
+            if isinstance(entry, dict)
+            else {"field": getattr(entry, "field", None), "direction": getattr(entry, "direction", None)}
+        )
+        field = record.get("field")
+        raw = getattr(record.get("direction"), "value", record.get("direction")) or "asc"
+        if not isinstance(field, str) or raw not in ("asc", "desc"):
+            raise InvalidInputError(f"sortby: {entry!r} needs a field and direction asc|desc", field="sortby")
+        direction = "desc" if raw == "desc" else "asc"
+        keys.append(SortKey(field=_sort_field(field), direction=direction))
+    return keys or None
+
+
+def _fields(value: Any) -> Fields | None:
+    if value is None:
+        return None
+    if isinstance(value, list):  # GET: ["id", "-properties.datetime"]
+        include = [v.lstrip("+") for v in value if v and not v.startswith("-")]
+        exclude = [v[1:] for v in value if v.startswith("-")]
+    else:
+        include = sorted(getattr(value, "include", None) or [])
+        exclude = sorted(getattr(value, "exclude", None) or [])
+    if not include and not exclude:
+        return None
+    return Fields(include=include, exclude=exclude)
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return list(value)
+
+
+def build_search(params: dict[str, Any]) -> SearchRequest:
+    """GET keyword arguments or a POST body (as a dict of its fields) -> ``SearchRequest``."""
+    crs = params.get("filter_crs")
+    if crs and crs not in CRS84:
+        raise InvalidInputError(f"filter-crs: only {CRS84[0]} is supported, got {crs!r}", field="filter-crs")
+    intersects = _json_param(params.get("intersects"), "intersects")
+    if isinstance(intersects, BaseModel):
+        intersects = intersects.model_dump(mode="json", exclude_none=True)
+    if intersects is not None and not isinstance(intersects, dict):
+        raise InvalidInputError("intersects: expected a GeoJSON geometry object", field="intersects")
+    query = _json_param(params.get("query"), "query")
+    if query is not None and not isinstance(query, dict):
+        raise InvalidInputError('query: expected an object such as {"eo:cloud_cover": {"lt": 20}}', field="query")
+    filter_expr = params.get("filter_expr")
+    filter_lang = params.get("filter_lang")
+    if isinstance(filter_expr, dict):
+        filter_lang = "cql2-json"
+    elif isinstance(filter_expr, str) and filter_lang == "cql2-json":
+        filter_expr = _json_param(filter_expr, "filter")
+    limit = params.get("limit")
+    q = params.get("q")
+    if isinstance(q, str):
+        q = [part for part in q.split(",") if part.strip()]
+    dt = params.get("datetime")
+    if dt is not None and not isinstance(dt, str):
+        dt = str(dt)
+    try:
+        return SearchRequest(
+            bbox=_as_list(params.get("bbox")),
+            intersects=intersects,
+            datetime=dt or None,
+            collections=_as_list(params.get("collections")),
+            ids=_as_list(params.get("ids")),
+            filter=filter_expr or None,
+            filter_lang=filter_lang if filter_expr else None,
+            query=query or None,
+            q=q or None,
+            sortby=_sortby(params.get("sortby")),
+            fields=_fields(params.get("fields")),
+            limit=10 if limit is None else int(limit),
+            token=params.get("token") or None,
+        )
+    except ValueError as exc:  # pydantic: a shape the contract does not accept
+        raise InvalidInputError(f"search: {exc}", field="search") from None
+
+
+def _filter_properties(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        prop = node.get("property")
+        if isinstance(prop, str):
+            found.add(prop)
+        for value in node.values():
+            _filter_properties(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _filter_properties(value, found)
+
+
+# --- queryables ----------------------------------------------------------------------------------------------------
+
+
+class Queryables:
+    """Per-collection queryables, discovered from the items themselves (a sample), cached briefly."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self._lock = Lock()
+
+    def of(self, collection_id: str) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(collection_id)
+            if hit and now - hit[0] < QUERYABLES_TTL_S:
+                return hit[1]
+        collection = self.catalog.get_collection(collection_id)  # NotFoundError for an unknown collection
+        found: dict[str, dict[str, Any]] = {name: KNOWN_QUERYABLES[name] for name in _CORE_QUERYABLES}
+        for name in collection.get("summaries") or {}:
+            if name in KNOWN_QUERYABLES:
+                found[name] = KNOWN_QUERYABLES[name]
+        page = self.catalog.search(SearchRequest(collections=[collection_id], limit=QUERYABLES_SAMPLE, count=False))
+        for item in page.items:
+            for name, value in (item.get("properties") or {}).items():
+                if name not in found and value is not None:
+                    found[name] = KNOWN_QUERYABLES.get(name) or {"type": _JSON_TYPES.get(type(value), "string")}
+        with self._lock:
+            self._cache[collection_id] = (now, found)
+        return found
+
+    def union(self, collection_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        ids = collection_ids or [c["id"] for c in self.catalog.list_collections()]
+        merged: dict[str, dict[str, Any]] = {name: KNOWN_QUERYABLES[name] for name in _CORE_QUERYABLES}
+        for collection_id in ids:
+            merged.update(self.of(collection_id))
+        return merged
+
+    def forget(self, collection_id: str | None = None) -> None:
+        with self._lock:
+            if collection_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(collection_id, None)
+
+    def check(self, request: SearchRequest) -> None:
+        """Every property a filter or sort names must be queryable in the searched collections."""
+        if request.filter is None and not request.query and not request.sortby:
+            return
+        from snapearth.catalog.search_params import parse_filter
+
+        names: set[str] = set()
+        if request.filter is not None:
+            _filter_properties(parse_filter(request.filter, request.filter_lang), names)
+        named_by = dict.fromkeys(names, "filter")
+        for name in request.query or {}:
+            named_by.setdefault(name, "query")
+        for key in request.sortby or []:
+            named_by.setdefault(key.field, "sortby")
+        if not named_by:
+            return
+        known = self.union(request.collections)
+        for name, field in sorted(named_by.items()):
+            base = name[len("properties.") :] if name.startswith("properties.") else name
+            if base not in known:
+                raise InvalidInputError(
+                    f"{field}: unknown queryable {name!r}; see /queryables for the properties you can use",
+                    field=field,
+                )
+
+
+# --- clients -------------------------------------------------------------------------------------------------------
+
+
+@attr.s
+class CoreClient(BaseCoreClient):
+    """STAC core, features, collections and item search over the ``Catalog`` contract."""
+
+    catalog: Catalog = attr.ib(kw_only=True)
+    assets: AssetUrls = attr.ib(kw_only=True)
+    queryables: Queryables = attr.ib(kw_only=True)
+
+    def landing_page(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        request: Request = kwargs["request"]
+        page: dict[str, Any] = dict(super().landing_page(**kwargs))
+        root = base_url(request)
+        page["links"] = [dict(link) for link in page["links"]]
+        for link in page["links"]:
+            if link.get("rel") == "search":
+                link["type"] = GEOJSON
+        for collection in self.catalog.list_collections():
+            page["links"].append(
+                {
+                    "rel": "child",
+                    "type": JSON,
+                    "title": collection.get("title") or collection["id"],
+                    "href": f"{root}collections/{quote(collection['id'])}",
+                }
+            )
+        return page
+
+    def _collection(self, collection: dict[str, Any], root: str) -> dict[str, Any]:
+        body = dict(collection)
+        body["links"] = collection_links(body["id"], root) + _own_links(body.get("links"))
+        return body
+
+    def all_collections(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        root = base_url(kwargs["request"])
+        collections = [self._collection(c, root) for c in self.catalog.list_collections()]
+        return {
+            "collections": collections,
+            "links": [
+                {"rel": "self", "type": JSON, "href": f"{root}collections"},
+                {"rel": "parent", "type": JSON, "href": root},
+                {"rel": "root", "type": JSON, "href": root},
+            ],
+            "numberMatched": len(collections),
+            "numberReturned": len(collections),
+        }
+
+    def get_collection(self, collection_id: str, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return self._collection(self.catalog.get_collection(collection_id), base_url(kwargs["request"]))
+
+    def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
+        item = self.catalog.get_item(collection_id, item_id)
+        return GeoJSONResponse(self._decorate(item, base_url(kwargs["request"])))
+
+    def _decorate(self, item: dict[str, Any], root: str) -> dict[str, Any]:
+        if "links" in item or "assets" in item:
+            self.assets.rewrite(item, root)
+        if "id" in item:
+            item["links"] = item_links(item, root) + _own_links(item.get("links"))
+        return item
+
+    def _check_collections(self, collections: list[str] | None) -> None:
+        if not collections:
+            return
+        known = {c["id"] for c in self.catalog.list_collections()}
+        unknown = [c for c in collections if c not in known]
+        if unknown:
+            raise NotFoundError(f"collections: unknown collection {unknown[0]!r}", field="collections")
+
+    def _search(self, search: SearchRequest, request: Request, post_body: dict[str, Any] | None) -> Any:
+        self._check_collections(search.collections)
+        self.queryables.check(search)
+        page = self.catalog.search(search)
+        root = base_url(request)
+        features = [self._decorate(item, root) for item in page.items]
+        self_href = str(request.url)
+        if settings_url := request.app.state.settings.public_url:
+            self_href = root.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        links: list[dict[str, Any]] = [
+            {"rel": "self", "type": GEOJSON, "href": self_href},
+            {"rel": "root", "type": JSON, "href": root},
+        ]
+        del settings_url
+        if page.next_token:
+            if post_body is None:
+                query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+                query.append(("token", page.next_token))
+                href = self_href.split("?", 1)[0] + "?" + urlencode(query)
+                links.append({"rel": "next", "type": GEOJSON, "method": "GET", "href": href})
+            else:
+                body = {**post_body, "token": page.next_token}
+                links.append(
+                    {"rel": "next", "type": GEOJSON, "method": "POST", "href": self_href, "body": body, "merge": False}
+                )
+        collection = {
+            "type": "FeatureCollection",
+            "features": features,
+            "links": links,
+            "numberReturned": len(features),
+        }
+        if page.number_matched is not None:
+            collection["numberMatched"] = page.number_matched
+        return GeoJSONResponse(collection)
+
+    def get_search(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        request: Request = kwargs.pop("request")
+        return self._search(build_search(kwargs), request, None)
+
+    def post_search(self, search_request: BaseModel, **kwargs: Any) -> Any:
+        request: Request = kwargs["request"]
+        params = {name: getattr(search_request, name, None) for name in type(search_request).model_fields}
+        body = search_request.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
+        return self._search(build_search(params), request, body)
+
+    def item_collection(self, collection_id: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        request: Request = kwargs.pop("request")
+        self.catalog.get_collection(collection_id)  # 404 for an unknown collection
+        search = build_search({**kwargs, "collections": [collection_id]})
+        return self._search(search, request, None)
+
+
+@attr.s
+class FiltersClient(BaseFiltersClient):
+    queryables: Queryables = attr.ib(kw_only=True)
+
+    def get_queryables(self, collection_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        root = base_url(kwargs["request"])
+        if collection_id is None:
+            properties = self.queryables.union()
+            schema_id = f"{root}queryables"
+            title = "Queryables of all SnapEarth collections"
+        else:
+            properties = self.queryables.of(collection_id)
+            schema_id = f"{root}collections/{quote(collection_id)}/queryables"
+            title = f"Queryables of {collection_id}"
+        return {
+            "$schema": "https://json-schema.org/draft/2019-09/schema",
+            "$id": schema_id,
+            "type": "object",
+            "title": title,
+            "properties": properties,
+            "additionalProperties": False,
+        }
+
+
+@attr.s
+class TransactionsClient(BaseTransactionsClient):
+    """Create, replace, patch and delete items and collections (behind the API key, see ``require_api_key``)."""
+
+    catalog: Catalog = attr.ib(kw_only=True)
+    queryables: Queryables = attr.ib(kw_only=True)
+
+    @staticmethod
+    def _body(value: Any) -> dict[str, Any]:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return dict(value)
+
+    def _add(self, items: list[dict[str, Any]], mode: str) -> None:
+        report = self.catalog.add_items(items, mode=mode)  # type: ignore[arg-type]
+        if report.refused:
+            refusal = report.refused[0]
+            raise InvalidInputError(str(refusal), field=refusal.field or "item")
+        if mode == "insert" and report.skipped:
+            raise ConflictError(f"item {items[0].get('id')!r} already exists", field="id")
+
+    def create_item(self, collection_id: str, item: Any, **kwargs: Any) -> Any:
+        body = self._body(item)
+        self.catalog.get_collection(collection_id)
+        features = body.get("features") if body.get("type") == "FeatureCollection" else [body]
+        if not isinstance(features, list) or not features:
+            raise InvalidInputError("body: expected a STAC Item or a non-empty ItemCollection", field="body")
+        for feature in features:
+            if feature.get("collection") not in (None, collection_id):
+                raise InvalidInputError(
+                    f"collection: item says {feature.get('collection')!r} but was posted to {collection_id!r}",
+                    field="collection",
+                )
+            feature["collection"] = collection_id
+            if feature.get("id") is not None:
+                try:
+                    self.catalog.get_item(collection_id, str(feature["id"]))
+                except NotFoundError:
+                    pass
+                else:
+                    raise ConflictError(f"id: item {feature['id']!r} already exists in {collection_id!r}", field="id")
+        self._add(features, "insert")
+        self.queryables.forget(collection_id)
+        if len(features) == 1:
+            stored = self.catalog.get_item(collection_id, features[0]["id"])
+            root = base_url(kwargs["request"])
+            stored["links"] = item_links(stored, root) + _own_links(stored.get("links"))
+            return GeoJSONResponse(stored, status_code=201)
+        return JSONResponse({"inserted": len(features)}, status_code=201)
+
+    def update_item(self, collection_id: str, item_id: str, item: Any, **kwargs: Any) -> Any:
+        body = self._body(item)
+        if body.get("id") not in (None, item_id):
+            raise InvalidInputError(f"id: body says {body.get('id')!r}, the URL {item_id!r}", field="id")
+        if body.get("collection") not in (None, collection_id):
+            raise InvalidInputError(
+                f"collection: body says {body.get('collection')!r}, the URL {collection_id!r}", field="collection"
+            )
+        self.catalog.get_item(collection_id, item_id)  # 404 when it does not exist
+        body.update(id=item_id, collection=collection_id)
+        self._add([body], "upsert")
+        self.queryables.forget(collection_id)
+        stored = self.catalog.get_item(collection_id, item_id)
+        stored["links"] = item_links(stored, base_url(kwargs["request"])) + _own_links(stored.get("links"))
+        return GeoJSONResponse(stored)
+
+    def patch_item(self, collection_id: str, item_id: str, patch: Any, **kwargs: Any) -> Any:
+        current = self.catalog.get_item(collection_id, item_id)
+        changes = self._body(patch)
+        if isinstance(changes, dict) and "op" not in changes:
+            merged = _merge_patch(current, changes)
+        else:
+            raise InvalidInputError("body: only JSON merge patch (RFC 7396) is supported", field="body")
+        return self.update_item(collection_id, item_id, merged, **kwargs)
+
+    def delete_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
+        self.catalog.delete_item(collection_id, item_id)
+        self.queryables.forget(collection_id)
+        return JSONResponse({"deleted": item_id})
+
+    def create_collection(self, collection: Any, **kwargs: Any) -> Any:
+        body = self._body(collection)
+        self.catalog.create_collection(body)
+        stored = self.catalog.get_collection(body["id"])
+        root = base_url(kwargs["request"])
+        stored["links"] = collection_links(stored["id"], root) + _own_links(stored.get("links"))
+        return JSONResponse(stored, status_code=201)
+
+    def update_collection(self, collection_id: str, collection: Any, **kwargs: Any) -> Any:
+        body = self._body(collection)
+        if body.get("id") not in (None, collection_id):
+            raise InvalidInputError(f"id: body says {body.get('id')!r}, the URL {collection_id!r}", field="id")
+        body["id"] = collection_id
+        self.catalog.update_collection(body)
+        self.queryables.forget(collection_id)
+        stored = self.catalog.get_collection(collection_id)
+        root = base_url(kwargs["request"])
+        stored["links"] = collection_links(collection_id, root) + _own_links(stored.get("links"))
+        return JSONResponse(stored)
+
+    def patch_collection(self, collection_id: str, patch: Any, **kwargs: Any) -> Any:
+        current = self.catalog.get_collection(collection_id)
+        changes = self._body(patch)
+        if "op" in changes:
+            raise InvalidInputError("body: only JSON merge patch (RFC 7396) is supported", field="body")
+        return self.update_collection(collection_id, _merge_patch(current, changes), **kwargs)
+
+    def delete_collection(self, collection_id: str, **kwargs: Any) -> Any:
+        self.catalog.delete_collection(collection_id, force=True)
+        self.queryables.forget(collection_id)
+        return JSONResponse({"deleted": collection_id})
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+AGGREGATIONS = [
+    {"name": "total_count", "data_type": "integer"},
+    {"name": "collection_frequency", "data_type": "frequency_distribution"},
+    {"name": "platform_frequency", "data_type": "frequency_distribution"},
+    {"name": "cloud_cover_frequency", "data_type": "numeric"},
+    {
+        "name": "datetime_frequency",
+        "data_type": "frequency_distribution",
+        "frequency_distribution_data_type": "datetime",
+    },
+    {"name": "grid_code_frequency", "data_type": "frequency_distribution"},
+]
+
+
+@attr.s
+class AggregationClient(BaseAggregationClient):
+    catalog: Catalog = attr.ib(kw_only=True)
+
+    def get_aggregations(self, collection_id: str | None = None, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        root = base_url(kwargs["request"])
+        if collection_id is not None:
+            self.catalog.get_collection(collection_id)
+        here = f"{root}collections/{quote(collection_id)}/aggregations" if collection_id else f"{root}aggregations"
+        return {
+            "type": "AggregationCollection",
+            "aggregations": AGGREGATIONS,
+            "links": [{"rel": "root", "type": JSON, "href": root}, {"rel": "self", "type": JSON, "href": here}],
+        }
+
+    def aggregate(self, aggregate_request: BaseModel | None = None, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """GET passes the parameters as keywords, POST the body model as the first argument."""
+        request: Request = kwargs.pop("request")
+        collection_id = request.path_params.get("collection_id")
+        params = dict(kwargs)
+        if aggregate_request is not None:
+            params = {name: getattr(aggregate_request, name, None) for name in type(aggregate_request).model_fields}
+        names = params.pop("aggregations", None) or ["total_count"]
+        known = {a["name"] for a in AGGREGATIONS}
+        for name in names:
+            if name not in known:
+                raise InvalidInputError(
+                    f"aggregations: unknown aggregation {name!r} (known: {', '.join(sorted(known))})",
+                    field="aggregations",
+                )
+        if collection_id:
+            self.catalog.get_collection(collection_id)
+            params["collections"] = [collection_id]
+        params["limit"] = 1
+        search = build_search(params)
+        result = self.catalog.aggregate(search, list(names))
+        aggregations = result.get("aggregations", result) if isinstance(result, dict) else result
+        if isinstance(aggregations, dict):
+            aggregations = [
+                {"name": k, **v} if isinstance(v, dict) else {"name": k, "value": v} for k, v in aggregations.items()
+            ]
+        root = base_url(request)
+        return {
+            "type": "AggregationCollection",
+            "aggregations": aggregations,
+            "links": [
+                {"rel": "root", "type": JSON, "href": root},
+                {"rel": "self", "type": JSON, "href": str(request.url)},
+            ],
+        }
+
+
+# --- assembly ------------------------------------------------------------------------------------------------------
+
+
+def require_api_key(request: Request) -> None:
+    """Writes need ``SNAPEARTH_API_KEY``: in ``X-API-Key``, ``Authorization: Bearer``, or ``?api_key=``."""
+    expected = request.app.state.settings.api_key
+    if not expected:
+        raise ForbiddenError("transactions are disabled on this server: set SNAPEARTH_API_KEY", field="api_key")
+    supplied = request.headers.get("x-api-key")
+    authorization = request.headers.get("authorization", "")
+    if not supplied and authorization.lower().startswith("bearer "):
+        supplied = authorization[7:].strip()
+    supplied = supplied or request.query_params.get("api_key")
+    if not supplied:
+        raise AuthenticationError(
+            "api_key: missing; send it as X-API-Key, Authorization: Bearer <key> or ?api_key=", field="api_key"
+        )
+    if not secrets.compare_digest(supplied.encode(), expected.encode()):
+        raise ForbiddenError("api_key: not valid for this server", field="api_key")
+
+
+TRANSACTION_SCOPES: list[dict[str, str]] = [
+    {"path": "/collections", "method": "POST"},
+    {"path": "/collections/{collection_id}", "method": "PUT"},
+    {"path": "/collections/{collection_id}", "method": "PATCH"},
+    {"path": "/collections/{collection_id}", "method": "DELETE"},
+    {"path": "/collections/{collection_id}/items", "method": "POST"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "PUT"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "PATCH"},
+    {"path": "/collections/{collection_id}/items/{item_id}", "method": "DELETE"},
+]
+
+
+def add_stac_api(app: FastAPI, catalog: Catalog, settings: Settings) -> StacApi:
+    """Mount the STAC API at the root of ``app`` (landing page ``/``, OpenAPI at ``/api``)."""
+    queryables = Queryables(catalog)
+    assets = AssetUrls(settings.data)
+    search_extensions: list[ApiExtension] = [
+        FilterExtension(client=FiltersClient(queryables=queryables)),
+        SortExtension(),
+        FieldsExtension(),
+        QueryExtension(),
+        FreeTextExtension(),
+        TokenPaginationExtension(),
+    ]
+    item_extensions: list[ApiExtension] = [
+        ItemCollectionFilterExtension(client=FiltersClient(queryables=queryables)),
+        SortExtension(),
+        FieldsExtension(),
+        QueryExtension(),
+        TokenPaginationExtension(),
+    ]
+    get_model = create_get_request_model(search_extensions)
+    post_model = create_post_request_model(search_extensions)
+    aggregation = AggregationExtension(client=AggregationClient(catalog=catalog))
+    aggregation.GET = create_get_request_model(search_extensions, base_model=AggregationExtensionGetRequest)
+    aggregation.POST = create_post_request_model(search_extensions, base_model=AggregationExtensionPostRequest)
+    transactions = TransactionExtension(
+        client=TransactionsClient(catalog=catalog, queryables=queryables),
+        settings=ApiSettings(),
+        response_class=JSONResponse,
+    )
+    api_settings = ApiSettings(
+        stac_fastapi_title="SnapEarth",
+        stac_fastapi_description="The Copernicus Sentinel archive with AI-derived signatures, as a STAC API.",
+        stac_fastapi_version=__version__,
+        stac_fastapi_landing_id="snapearth",
+        openapi_url="/api",
+        docs_url="/api.html",
+    )
+    items_model = cast(
+        type[APIRequest],
+        create_request_model(
+            "ItemCollectionUri", base_model=ItemCollectionUri, extensions=item_extensions, request_type="GET"
+        ),
+    )
+    return StacApi(
+        app=app,
+        settings=api_settings,
+        client=CoreClient(catalog=catalog, assets=assets, queryables=queryables),
+        extensions=[*search_extensions, aggregation, transactions],
+        exceptions={},
+        middlewares=[],
+        response_class=JSONResponse,
+        search_get_request_model=get_model,
+        search_post_request_model=post_model,
+        items_get_request_model=items_model,
+        route_dependencies=[(TRANSACTION_SCOPES, [Depends(require_api_key)])],  # type: ignore[list-item]
+    )
