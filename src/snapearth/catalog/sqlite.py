@@ -1,0 +1,721 @@
+"""The embedded catalog: one SQLite file (stdlib), WAL, an R*Tree over space and time, keyset paging.
+
+Layout: ``items`` keeps the searchable fields as columns (indexed datetime, collection, cloud cover) and the
+item itself as three JSON texts (properties, geometry, the rest), so property filters parse only the small
+properties document. ``items_rtree`` holds one or two boxes per item (two when a footprint straddles the
+antimeridian) in (lon, lat, time); a spatial search asks the R*Tree first, then tests the exact geometry.
+Writes go in one transaction per batch: a batch is in the file whole or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import h3
+import orjson
+import shapely
+
+from snapearth.catalog.aggregation import (
+    MAX_GEOHASH_PRECISION,
+    MAX_H3_RESOLUTION,
+    AggregationSpec,
+    frequency_result,
+    geohash,
+    parse_aggregations,
+    value_result,
+)
+from snapearth.catalog.base import (
+    Collection,
+    Item,
+    LoadMode,
+    LoadReport,
+    ProgressCallback,
+    Refusal,
+    SearchPage,
+    SearchRequest,
+    parse_rfc3339,
+)
+from snapearth.catalog.geometry import Box
+from snapearth.catalog.search_params import (
+    ParsedSearch,
+    apply_fields,
+    decode_token,
+    encode_token,
+    parse_search,
+)
+from snapearth.catalog.sqlite_cql2 import NOT_NULL_COLUMNS, CQL2Compiler, SqlExpr, property_expr
+from snapearth.catalog.validate import CheckedItem, ItemRefused, check_collection, check_item
+from snapearth.errors import BackendError, ConflictError, InvalidInputError, NotFoundError
+
+SCHEMA_VERSION = 1
+_TOKEN_VERSION = "s1"
+# A spatial filter smaller than this (square degrees) drives the query from the R*Tree.
+_RTREE_DRIVES_BELOW = 400.0
+_ITEM_KEY_ORDER = ("type", "stac_version", "stac_extensions", "id", "collection", "geometry", "bbox", "properties")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS collections (id TEXT PRIMARY KEY, content TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    rowid INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    datetime REAL NOT NULL,
+    start_datetime REAL NOT NULL,
+    end_datetime REAL NOT NULL,
+    cloud_cover REAL,
+    h3 INTEGER,
+    geohash TEXT,
+    properties TEXT NOT NULL,
+    geometry TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id);
+CREATE INDEX IF NOT EXISTS items_datetime ON items (datetime);
+CREATE INDEX IF NOT EXISTS items_collection_datetime ON items (collection, datetime);
+CREATE INDEX IF NOT EXISTS items_cloud_cover ON items (cloud_cover, datetime);
+CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree (id, minx, maxx, miny, maxy, mint, maxt, +item INTEGER);
+CREATE TABLE IF NOT EXISTS records (
+    namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+"""
+
+_INSERT_ITEM = (
+    "INSERT INTO items (rowid, collection, id, datetime, start_datetime, end_datetime, cloud_cover, h3, geohash,"
+    " properties, geometry, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_ITEM = (
+    "UPDATE items SET datetime = ?, start_datetime = ?, end_datetime = ?, cloud_cover = ?, h3 = ?, geohash = ?,"
+    " properties = ?, geometry = ?, body = ? WHERE rowid = ?"
+)
+_INSERT_BOX = "INSERT INTO items_rtree (id, minx, maxx, miny, maxy, mint, maxt, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///abs/path.db`` (also ``sqlite:////abs``), ``sqlite://relative.db`` or ``sqlite:///:memory:``."""
+    if not url.startswith("sqlite://"):
+        raise InvalidInputError(f"catalog: {url!r} is not a sqlite:// URL", field="catalog")
+    path = url[len("sqlite://") :]
+    while path.startswith("//"):
+        path = path[1:]
+    if path in ("/:memory:", ":memory:", ""):
+        return ":memory:"
+    return path
+
+
+# --- SQL functions (registered on every connection) -------------------------------------------------------------
+
+_RELATIONS = {  # item <relation> query  ==  prepared-query <function> item
+    "intersects": shapely.intersects,
+    "equals": shapely.equals,
+    "disjoint": shapely.disjoint,
+    "touches": shapely.touches,
+    "overlaps": shapely.overlaps,
+    "crosses": shapely.crosses,
+    "within": shapely.contains,
+    "contains": shapely.within,
+}
+
+
+@lru_cache(maxsize=128)
+def _prepared(wkb: bytes) -> shapely.Geometry:
+    geometry = shapely.from_wkb(wkb)
+    shapely.prepare(geometry)
+    return geometry
+
+
+def _se_geom(geometry_json: str | None, query_wkb: bytes, relation: str) -> int | None:
+    if geometry_json is None:
+        return None
+    return int(bool(_RELATIONS[relation](_prepared(query_wkb), shapely.from_geojson(geometry_json))))
+
+
+def _se_epoch(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def _se_casei(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _se_accenti(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
+
+
+def _connect(path: str, uri: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, uri=uri, isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA busy_timeout = 60000")
+    if not uri:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA mmap_size = 268435456")
+    conn.create_function("se_geom", 3, _se_geom, deterministic=True)
+    conn.create_function("se_epoch", 1, _se_epoch, deterministic=True)
+    conn.create_function("se_casei", 1, _se_casei, deterministic=True)
+    conn.create_function("se_accenti", 1, _se_accenti, deterministic=True)
+    return conn
+
+
+def _iso(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+class SQLiteCatalog:
+    """The embedded STAC catalog; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self._uri = False
+        self._keepalive: sqlite3.Connection | None = None
+        if self.path == ":memory:":
+            # one shared in-memory database for every thread of this catalog
+            self.path = f"file:snapearth-{id(self)}?mode=memory&cache=shared"
+            self._uri = True
+        else:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self._conn()
+        if self._uri:
+            self._keepalive = conn
+        try:
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise BackendError(f"catalog: cannot open {self.path}: {exc}", field="catalog") from exc
+
+    # connections ----------------------------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self._uri)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> SQLiteCatalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn())
+
+    # collections ----------------------------------------------------------------------------------------------
+    def create_collection(self, collection: Collection, *, exist_ok: bool = False) -> None:
+        check_collection(collection)
+        with self._transaction() as conn:
+            exists = conn.execute("SELECT 1 FROM collections WHERE id = ?", (collection["id"],)).fetchone()
+            if exists:
+                if exist_ok:
+                    return
+                raise ConflictError(f"collection {collection['id']!r} already exists", field="id")
+            conn.execute(
+                "INSERT INTO collections (id, content) VALUES (?, ?)",
+                (collection["id"], orjson.dumps(collection).decode()),
+            )
+
+    def update_collection(self, collection: Collection) -> None:
+        check_collection(collection)
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE collections SET content = ? WHERE id = ?", (orjson.dumps(collection).decode(), collection["id"])
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"collection {collection['id']!r} does not exist", field="collection")
+
+    def get_collection(self, collection_id: str) -> Collection:
+        row = self._conn().execute("SELECT content FROM collections WHERE id = ?", (collection_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"collection {collection_id!r} does not exist", field="collection")
+        result: Collection = orjson.loads(row[0])
+        return result
+
+    def list_collections(self) -> list[Collection]:
+        rows = self._conn().execute("SELECT content FROM collections ORDER BY id").fetchall()
+        return [orjson.loads(row[0]) for row in rows]
+
+    def delete_collection(self, collection_id: str, *, force: bool = False) -> None:
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM collections WHERE id = ?", (collection_id,)).fetchone() is None:
+                raise NotFoundError(f"collection {collection_id!r} does not exist", field="collection")
+            count = conn.execute("SELECT count(*) FROM items WHERE collection = ?", (collection_id,)).fetchone()[0]
+            if count and not force:
+                raise ConflictError(
+                    f"collection {collection_id!r} holds {count} items: delete them first or force", field="collection"
+                )
+            conn.execute(
+                "DELETE FROM items_rtree WHERE id IN (SELECT rowid FROM items WHERE collection = ?)"
+                " OR id IN (SELECT -rowid FROM items WHERE collection = ?)",
+                (collection_id, collection_id),
+            )
+            conn.execute("DELETE FROM items WHERE collection = ?", (collection_id,))
+            conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
+
+    # items ----------------------------------------------------------------------------------------------------
+    def add_items(
+        self,
+        items: Iterable[Item],
+        *,
+        mode: LoadMode = "insert",
+        batch_size: int = 1000,
+        progress: ProgressCallback | None = None,
+    ) -> LoadReport:
+        if mode not in ("insert", "upsert", "ignore"):
+            raise InvalidInputError(f"mode: {mode!r} is not one of insert, upsert, ignore", field="mode")
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size: {batch_size} must be at least 1", field="batch_size")
+        report = LoadReport()
+        known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
+        batch: list[CheckedItem] = []
+        handled = 0
+        for item in items:
+            handled += 1
+            try:
+                checked = check_item(item)
+            except ItemRefused as refused:
+                report.refused.append(refused.refusal)
+                continue
+            if checked.collection not in known:
+                report.refused.append(
+                    Refusal(
+                        checked.id, "collection", f"collection {checked.collection!r} does not exist: create it first"
+                    )
+                )
+                continue
+            batch.append(checked)
+            if len(batch) >= batch_size:
+                self._write_batch(batch, mode, report)
+                batch = []
+                if progress:
+                    progress(handled)
+                handled = 0
+        if batch:
+            self._write_batch(batch, mode, report)
+        if progress and handled:
+            progress(handled)
+        return report
+
+    def _write_batch(self, batch: list[CheckedItem], mode: LoadMode, report: LoadReport) -> None:
+        rows: list[tuple[Any, ...]] = []
+        boxes: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        stale_boxes: list[tuple[int]] = []
+        inserted = updated = skipped = 0
+        refused: list[Refusal] = []
+        max_before = max_after = 0.0
+        with self._transaction() as conn:
+            existing = self._existing_rowids(conn, batch)
+            next_rowid = (conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0) + 1
+            pending: dict[tuple[str, str], int] = {}
+            for checked in batch:
+                key = (checked.collection, checked.id)
+                rowid = existing.get(key) or pending.get(key)
+                if rowid is not None and mode != "upsert":
+                    if mode == "ignore":
+                        skipped += 1
+                    else:
+                        refused.append(
+                            Refusal(
+                                checked.id, "id", f"already in collection {checked.collection!r} (use upsert or ignore)"
+                            )
+                        )
+                    continue
+                max_before = max(max_before, checked.datetime - checked.start)
+                max_after = max(max_after, checked.end - checked.datetime)
+                columns = _columns(checked)
+                if rowid is None:
+                    rowid = next_rowid
+                    next_rowid += 1
+                    pending[key] = rowid
+                    rows.append((rowid, checked.collection, checked.id, *columns))
+                    inserted += 1
+                else:
+                    updates.append((*columns, rowid))
+                    stale_boxes.append((rowid,))
+                    stale_boxes.append((-rowid,))
+                    updated += 1
+                for index, box in enumerate(checked.boxes):
+                    box_id = rowid if index == 0 else -rowid
+                    boxes.append((box_id, box.west, box.east, box.south, box.north, checked.start, checked.end, rowid))
+            if stale_boxes:
+                conn.executemany("DELETE FROM items_rtree WHERE id = ?", stale_boxes)
+            if rows:
+                conn.executemany(_INSERT_ITEM, rows)
+            if updates:
+                conn.executemany(_UPDATE_ITEM, updates)
+            if boxes:
+                conn.executemany(_INSERT_BOX, boxes)
+            self._widen_durations(conn, max_before, max_after)
+        report.inserted += inserted
+        report.updated += updated
+        report.skipped += skipped
+        report.refused.extend(refused)
+        report.batches += 1
+
+    @staticmethod
+    def _existing_rowids(conn: sqlite3.Connection, batch: list[CheckedItem]) -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        by_collection: dict[str, list[str]] = {}
+        for checked in batch:
+            by_collection.setdefault(checked.collection, []).append(checked.id)
+        for collection, ids in by_collection.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, rowid FROM items WHERE collection = ? AND id IN ({marks})"
+                for item_id, rowid in conn.execute(sql, (collection, *chunk)):
+                    found[(collection, item_id)] = rowid
+        return found
+
+    @staticmethod
+    def _widen_durations(conn: sqlite3.Connection, before: float, after: float) -> None:
+        """Remember the longest item time ranges so a time filter can also bound the indexed datetime."""
+        for key, value in (("max_before", before), ("max_after", after)):
+            if value > 0:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS REAL), CAST(excluded.value AS REAL))",
+                    (key, repr(value)),
+                )
+
+    def get_item(self, collection_id: str, item_id: str) -> Item:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT body, properties, geometry FROM items WHERE collection = ? AND id = ?", (collection_id, item_id)
+            )
+            .fetchone()
+        )
+        if row is None:
+            self.get_collection(collection_id)  # a missing collection is its own error
+            raise NotFoundError(f"item {item_id!r} is not in collection {collection_id!r}", field="item")
+        return _item(row[0], row[1], row[2])
+
+    def delete_item(self, collection_id: str, item_id: str) -> None:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT rowid FROM items WHERE collection = ? AND id = ?", (collection_id, item_id))
+            found = row.fetchone()
+            if found is None:
+                raise NotFoundError(f"item {item_id!r} is not in collection {collection_id!r}", field="item")
+            conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (found[0], -found[0]))
+            conn.execute("DELETE FROM items WHERE rowid = ?", (found[0],))
+
+    # search ---------------------------------------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> SearchPage:
+        parsed = parse_search(request)
+        return self._search(parsed)
+
+    def _search(self, parsed: ParsedSearch) -> SearchPage:
+        conn = self._conn()
+        source, where, params = self._where(conn, parsed)
+        sort = self._sort_exprs(parsed)
+        keyset_sql, keyset_params = "", list[Any]()
+        if parsed.token:
+            keyset_sql, keyset_params = _keyset(sort, parsed, decode_token(parsed.token))
+        conditions = [*where, keyset_sql] if keyset_sql else where
+        select_cols = ", ".join(f"{expr.sql}" for expr, _ in sort)
+        select_params = [p for expr, _ in sort for p in expr.params]
+        order = ", ".join(f"{expr.sql} {direction.upper()}" for expr, direction in sort)
+        order_params = select_params
+        sql = (
+            f"SELECT i.body, i.properties, i.geometry, {select_cols} FROM {source}"
+            + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            + f" ORDER BY {order} LIMIT ?"
+        )
+        all_params = [*select_params, *params, *keyset_params, *order_params, parsed.limit + 1]
+        try:
+            rows = conn.execute(sql, all_params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise InvalidInputError(f"filter: cannot be evaluated: {exc}", field="filter") from exc
+        next_token = None
+        if len(rows) > parsed.limit:
+            rows = rows[: parsed.limit]
+            last = rows[-1]
+            signature = [[key.field, key.direction] for key in parsed.sortby]
+            next_token = encode_token([_TOKEN_VERSION, signature, list(last[3:])])
+        items = [apply_fields(_item(row[0], row[1], row[2]), parsed.fields) for row in rows]
+        matched = None
+        if parsed.count:
+            count_sql = f"SELECT count(*) FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
+            matched = conn.execute(count_sql, params).fetchone()[0]
+        return SearchPage(items=items, number_matched=matched, next_token=next_token)
+
+    def iter_items(self, request: SearchRequest) -> Iterator[Item]:
+        """Every matching item, streamed page by page (``limit`` is the page size, not a cap)."""
+        parsed = parse_search(request)
+        page_size = max(parsed.limit, 500)
+        token = parsed.token
+        while True:
+            page = self._search(_replace(parsed, limit=page_size, token=token, count=False))
+            yield from page.items
+            if page.next_token is None:
+                return
+            token = page.next_token
+
+    def _sort_exprs(self, parsed: ParsedSearch) -> list[tuple[SqlExpr, str]]:
+        sort: list[tuple[SqlExpr, str]] = []
+        for key in parsed.sortby:
+            expr = property_expr(key.field)
+            if expr.kind == "geometry":
+                raise InvalidInputError("sortby: cannot sort by geometry", field="sortby")
+            sort.append((expr, key.direction))
+        sort.append((SqlExpr("i.rowid"), parsed.sortby[-1].direction))
+        return sort
+
+    def _where(self, conn: sqlite3.Connection, parsed: ParsedSearch) -> tuple[str, list[str], list[Any]]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        source = "items AS i"
+        start = parsed.time.start.timestamp() if parsed.time and parsed.time.start else None
+        end = parsed.time.end.timestamp() if parsed.time and parsed.time.end else None
+        if parsed.boxes is not None:
+            time_range = (start, end) if parsed.time else None
+            subquery, sub_params = _rtree_subquery(list(parsed.boxes), time_range)
+            area = sum((b.east - b.west) * (b.north - b.south) for b in parsed.boxes)
+            if area < _RTREE_DRIVES_BELOW:
+                source = f"({subquery}) AS r CROSS JOIN items AS i"
+                conditions.append("i.rowid = r.item")
+            else:
+                conditions.append(f"i.rowid IN ({subquery})")
+            params.extend(sub_params)
+        if parsed.collections is not None:
+            conditions.append(f"i.collection IN ({','.join('?' * len(parsed.collections))})")
+            params.extend(parsed.collections)
+        if parsed.ids is not None:
+            conditions.append(f"i.id IN ({','.join('?' * len(parsed.ids))})")
+            params.extend(parsed.ids)
+        if parsed.time is not None:
+            before, after = self._durations(conn)
+            if end is not None:
+                conditions.append("i.start_datetime <= ?")
+                conditions.append("i.datetime <= ?")
+                params.extend([end, end + before])
+            if start is not None:
+                conditions.append("i.end_datetime >= ?")
+                conditions.append("i.datetime >= ?")
+                params.extend([start, start - after])
+        if parsed.filter is not None:
+            sql, filter_params = CQL2Compiler(lambda boxes: _rtree_subquery(boxes, None)).compile(parsed.filter)
+            conditions.append(sql)
+            params.extend(filter_params)
+        if parsed.geometry is not None:
+            conditions.append("se_geom(i.geometry, ?, 'intersects')")
+            params.append(shapely.to_wkb(shapely.geometry.shape(parsed.geometry)))
+        return source, conditions, params
+
+    @staticmethod
+    def _durations(conn: sqlite3.Connection) -> tuple[float, float]:
+        values = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('max_before', 'max_after')").fetchall())
+        return float(values.get("max_before", 0)), float(values.get("max_after", 0))
+
+    # aggregation ----------------------------------------------------------------------------------------------
+    def aggregate(self, request: SearchRequest, aggregations: list[str]) -> dict[str, Any]:
+        specs = parse_aggregations(aggregations)
+        parsed = parse_search(request)
+        conn = self._conn()
+        source, where, params = self._where(conn, parsed)
+        where_sql = f" WHERE {' AND '.join(where)}" if where else ""
+        results = [self._aggregate_one(conn, spec, source, where_sql, params) for spec in specs]
+        return {"aggregations": results}
+
+    def _aggregate_one(
+        self, conn: sqlite3.Connection, spec: AggregationSpec, source: str, where_sql: str, params: list[Any]
+    ) -> dict[str, Any]:
+        def grouped(expr: str, extra: list[Any] | None = None) -> list[tuple[Any, int]]:
+            sql = f"SELECT {expr} AS k, count(*) FROM {source}{where_sql} GROUP BY k"
+            return [(k, n) for k, n in conn.execute(sql, [*(extra or []), *params])]
+
+        if spec.kind == "total_count":
+            count = conn.execute(f"SELECT count(*) FROM {source}{where_sql}", params).fetchone()[0]
+            return value_result(spec, count, "integer")
+        if spec.kind in ("datetime_min", "datetime_max"):
+            function = "min" if spec.kind == "datetime_min" else "max"
+            value = conn.execute(f"SELECT {function}(i.datetime) FROM {source}{where_sql}", params).fetchone()[0]
+            return value_result(spec, _iso(value) if value is not None else None, "datetime")
+        if spec.kind == "collection_frequency":
+            return frequency_result(spec, grouped("i.collection"))
+        if spec.kind == "datetime_frequency":
+            pattern = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}[spec.parameter]
+            return frequency_result(spec, grouped("strftime(?, i.datetime, 'unixepoch')", [pattern]))
+        if spec.kind == "cloud_cover_frequency":
+            width = spec.parameter
+            counts = grouped("CAST(min(i.cloud_cover, 99.999999) / ? AS INTEGER) * ?", [width, width])
+            return frequency_result(spec, [(None if k is None else int(k), n) for k, n in counts])
+        if spec.kind == "geohash_frequency":
+            return frequency_result(spec, grouped("substr(i.geohash, 1, ?)", [spec.parameter]))
+        if spec.kind == "geohex_grid_frequency":
+            merged: dict[str | None, int] = {}
+            for cell, n in grouped("i.h3"):
+                key = None if cell is None else _h3_parent(cell, spec.parameter)
+                merged[key] = merged.get(key, 0) + n
+            return frequency_result(spec, list(merged.items()))
+        if spec.kind == "property_frequency":
+            expr = property_expr(spec.parameter)
+            counts = grouped(expr.sql, expr.params)
+            if expr.kind == "time":
+                counts = [(_iso(k) if k is not None else None, n) for k, n in counts]
+            return frequency_result(spec, counts)
+        raise InvalidInputError(f"aggregations: {spec.name!r} is not supported", field="aggregations")
+
+    # records --------------------------------------------------------------------------------------------------
+    def put_record(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO records (namespace, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                (namespace, key, orjson.dumps(value).decode()),
+            )
+
+    def get_record(self, namespace: str, key: str) -> dict[str, Any] | None:
+        row = self._conn().execute("SELECT value FROM records WHERE namespace = ? AND key = ?", (namespace, key))
+        found = row.fetchone()
+        return None if found is None else orjson.loads(found[0])
+
+    def list_records(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._conn().execute("SELECT key, value FROM records WHERE namespace = ? ORDER BY key", (namespace,))
+        return [(key, orjson.loads(value)) for key, value in rows]
+
+    def delete_record(self, namespace: str, key: str) -> None:
+        with self._transaction() as conn:
+            cursor = conn.execute("DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key))
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"record {namespace}/{key} does not exist", field="key")
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any error: all of it or none of it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+def _columns(checked: CheckedItem) -> tuple[Any, ...]:
+    item = checked.item
+    box = checked.boxes[0]
+    lon, lat = (box.west + box.east) / 2, (box.south + box.north) / 2
+    body = {k: v for k, v in item.items() if k != "properties" and k != "geometry"}
+    if "collection" not in body:
+        body["collection"] = checked.collection
+    return (
+        checked.datetime,
+        checked.start,
+        checked.end,
+        checked.cloud_cover,
+        h3.str_to_int(h3.latlng_to_cell(lat, lon, MAX_H3_RESOLUTION)),
+        geohash(lon, lat, MAX_GEOHASH_PRECISION),
+        orjson.dumps(item["properties"]).decode(),
+        orjson.dumps(item["geometry"]).decode(),
+        orjson.dumps(body).decode(),
+    )
+
+
+def _h3_parent(cell: int, resolution: int) -> str:
+    return str(h3.cell_to_parent(h3.int_to_str(cell), resolution))
+
+
+def _item(body: str, properties: str, geometry: str) -> Item:
+    rest = orjson.loads(body)
+    rest["properties"] = orjson.loads(properties)
+    rest["geometry"] = orjson.loads(geometry)
+    ordered = {key: rest.pop(key) for key in _ITEM_KEY_ORDER if key in rest}
+    ordered.update(rest)
+    return ordered
+
+
+def _rtree_subquery(boxes: list[Box], time_range: tuple[float | None, float | None] | None) -> tuple[str, list[Any]]:
+    """Rowids of items whose boxes meet any of ``boxes`` (and the time range); UNION removes doubles."""
+    selects, params = [], []
+    for box in boxes:
+        sql = "SELECT item FROM items_rtree WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?"
+        params.extend([box.east, box.west, box.north, box.south])
+        if time_range is not None:
+            start, end = time_range
+            if end is not None:
+                sql += " AND mint <= ?"
+                params.append(end)
+            if start is not None:
+                sql += " AND maxt >= ?"
+                params.append(start)
+        selects.append(sql)
+    return " UNION ".join(selects), params
+
+
+def _keyset(sort: list[tuple[SqlExpr, str]], parsed: ParsedSearch, payload: list[Any]) -> tuple[str, list[Any]]:
+    """Rows strictly after the token's position in the sort order (NULLs first ascending, last descending)."""
+    signature = [[key.field, key.direction] for key in parsed.sortby]
+    if len(payload) != 3 or payload[0] != _TOKEN_VERSION or not isinstance(payload[2], list):
+        raise InvalidInputError("token: not a continuation token this catalog issued", field="token")
+    if payload[1] != signature:
+        raise InvalidInputError("token: issued for another sort order; start again without a token", field="token")
+    values = payload[2]
+    if len(values) != len(sort):
+        raise InvalidInputError("token: not a continuation token this catalog issued", field="token")
+    directions = {direction for _, direction in sort}
+    if all(expr.sql in NOT_NULL_COLUMNS or expr.sql == "i.rowid" for expr, _ in sort) and len(directions) == 1:
+        op = "<" if directions == {"desc"} else ">"
+        columns = ", ".join(expr.sql for expr, _ in sort)
+        return f"(({columns}) {op} ({', '.join('?' * len(values))}))", list(values)
+    disjuncts, params = [], []
+    for index, (expr, direction) in enumerate(sort):
+        terms, term_params = [], []
+        for prior, prior_value in zip(sort[:index], values[:index], strict=True):
+            terms.append(f"{prior[0].sql} IS ?")
+            term_params.extend([*prior[0].params, prior_value])
+        value = values[index]
+        if direction == "asc" and value is None:
+            after, after_params = f"{expr.sql} IS NOT NULL", [*expr.params]
+        elif direction == "asc":
+            after, after_params = f"{expr.sql} > ?", [*expr.params, value]
+        elif value is None:
+            after, after_params = "0", []
+        else:
+            after, after_params = f"({expr.sql} < ? OR {expr.sql} IS NULL)", [*expr.params, value, *expr.params]
+        terms.append(after)
+        term_params.extend(after_params)
+        disjuncts.append("(" + " AND ".join(terms) + ")")
+        params.extend(term_params)
+    return "(" + " OR ".join(disjuncts) + ")", params
+
+
+def _replace(parsed: ParsedSearch, **changes: Any) -> ParsedSearch:
+    from dataclasses import replace
+
+    return replace(parsed, **changes)
