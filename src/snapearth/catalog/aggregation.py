@@ -26,8 +26,20 @@ AGGREGATIONS = {
     "geohash_frequency": f"items per geohash cell of the footprint centre (':PRECISION' 1-{MAX_GEOHASH_PRECISION})",
     "geohex_grid_frequency": f"items per H3 cell of the footprint centre (':RESOLUTION' 0-{MAX_H3_RESOLUTION})",
     "property_frequency": "items per value of one property (':NAME', e.g. property_frequency:platform)",
+    "platform_frequency": "items per platform",
+    "grid_code_frequency": "items per grid:code (MGRS tile)",
 }
-_ALIASES = {"h3_frequency": "geohex_grid_frequency", "grid_frequency": "geohex_grid_frequency"}
+# Other names for the same thing: STAC aggregation extension names of common properties, short forms.
+_ALIASES: dict[str, tuple[str, str]] = {
+    "platform_frequency": ("property_frequency", "platform"),
+    "grid_code_frequency": ("property_frequency", "grid:code"),
+    "h3_frequency": ("geohex_grid_frequency", ""),
+    "collection": ("collection_frequency", ""),
+    "month": ("datetime_frequency", "month"),
+    "year": ("datetime_frequency", "year"),
+    "cloud_cover": ("cloud_cover_frequency", ""),
+    "geohash": ("geohash_frequency", ""),
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,9 @@ def parse_aggregations(names: list[str]) -> list[AggregationSpec]:
     for raw in names:
         name = raw.strip()
         kind, _, parameter = name.partition(":")
-        kind = _ALIASES.get(kind, kind)
+        if kind in _ALIASES:
+            kind, default = _ALIASES[kind]
+            parameter = parameter or default
         if kind not in AGGREGATIONS:
             raise InvalidInputError(
                 f"aggregations: unknown aggregation {raw!r} (known: {', '.join(AGGREGATIONS)})", field="aggregations"

@@ -1,0 +1,243 @@
+"""Bulk loading from files, streamed in constant memory: ndjson, STAC ItemCollections, static STAC catalogs.
+
+Every source yields items one at a time into ``Catalog.add_items`` (which commits in batches); a line or file
+that cannot be read becomes a refusal in the report instead of stopping the load. A static catalog is walked
+from its root (``catalog.json`` -> children -> items), its collections are created (or updated) first, and
+the relative hrefs of assets and links are made absolute so the catalog works from anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import ijson
+import orjson
+
+from snapearth.catalog.base import Catalog, Collection, Item, LoadMode, LoadReport, ProgressCallback, Refusal
+from snapearth.errors import InvalidInputError, NotFoundError
+
+# Links that describe where a JSON file sat in its static catalog: meaningless once the item is in a catalog.
+STRUCTURAL_RELS = frozenset({"self", "root", "parent", "child", "item", "items", "collection"})
+
+
+@dataclass
+class _Unreadable:
+    """Stands in the item stream for something that could not be read (reported as a refusal)."""
+
+    refusal: Refusal
+
+
+@dataclass
+class SourceStats:
+    """What a load found besides items (collections created from a static catalog)."""
+
+    collections: list[str] = field(default_factory=list)
+
+
+def _is_remote(href: str) -> bool:
+    return urlparse(href).scheme in ("http", "https", "s3", "gs", "file")
+
+
+def resolve_href(href: str, base_dir: Path) -> str:
+    """An href relative to the JSON file that holds it, as an absolute local path (URLs stay as they are)."""
+    if _is_remote(href) or href.startswith("/"):
+        return href
+    return str((base_dir / href).resolve())
+
+
+def absolutize(document: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Absolute asset hrefs; structural links dropped, other links' relative hrefs made absolute."""
+    assets = document.get("assets")
+    if isinstance(assets, dict):
+        for asset in assets.values():
+            if isinstance(asset, dict) and isinstance(asset.get("href"), str):
+                asset["href"] = resolve_href(asset["href"], base_dir)
+    links = document.get("links")
+    if isinstance(links, list):
+        kept = []
+        for link in links:
+            if not isinstance(link, dict) or link.get("rel") in STRUCTURAL_RELS:
+                continue
+            if isinstance(link.get("href"), str):
+                link["href"] = resolve_href(link["href"], base_dir)
+            kept.append(link)
+        document["links"] = kept
+    return document
+
+
+def iter_ndjson(path: Path) -> Iterator[Item | _Unreadable]:
+    """One item per line; a line that is not JSON is refused with its line number."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield _Unreadable(Refusal(None, "item", f"{path.name} line {number}: not valid JSON ({exc})"))
+
+
+def iter_item_collection(path: Path) -> Iterator[Item | _Unreadable]:
+    """The ``features`` of a (possibly huge) FeatureCollection, parsed incrementally."""
+    base_dir = path.parent.resolve()
+    with path.open("rb") as handle:
+        try:
+            for feature in ijson.items(handle, "features.item", use_float=True):
+                yield absolutize(feature, base_dir) if isinstance(feature, dict) else feature
+        except ijson.JSONError as exc:
+            yield _Unreadable(Refusal(None, "item", f"{path.name}: not valid JSON ({exc})"))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        document = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise NotFoundError(f"file {str(path)!r} does not exist", field="path") from None
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path}: not valid JSON ({exc})", field="path") from None
+    if not isinstance(document, dict):
+        raise InvalidInputError(f"{path}: expected a JSON object", field="path")
+    return document
+
+
+def iter_static_catalog(
+    root: Path, catalog: Catalog, stats: SourceStats, *, update_collections: bool = True
+) -> Iterator[Item | _Unreadable]:
+    """Walk a static STAC catalog depth-first; collections are created as they are met, before their items."""
+    seen: set[Path] = set()
+    yield from _walk(root.resolve(), None, catalog, stats, seen, update_collections)
+
+
+def _walk(
+    path: Path,
+    collection_id: str | None,
+    catalog: Catalog,
+    stats: SourceStats,
+    seen: set[Path],
+    update_collections: bool,
+) -> Iterator[Item | _Unreadable]:
+    if path in seen:
+        return
+    seen.add(path)
+    try:
+        document = _read_json(path)
+    except (InvalidInputError, NotFoundError) as exc:
+        yield _Unreadable(Refusal(None, "href", exc.message))
+        return
+    base_dir = path.parent
+    kind = document.get("type")
+    if kind == "Feature":
+        item = absolutize(document, base_dir)
+        if collection_id is not None and "collection" not in item:
+            item["collection"] = collection_id
+        yield item
+        return
+    if kind == "Collection":
+        collection_id = str(document.get("id"))
+        links = list(document.get("links", []))
+        collection = absolutize(document, base_dir)
+        _save_collection(catalog, collection, update_collections)
+        stats.collections.append(collection_id)
+        document = {"links": links}
+    elif kind != "Catalog":
+        yield _Unreadable(Refusal(None, "type", f"{path}: expected a Catalog, Collection or Feature, got {kind!r}"))
+        return
+    for link in document.get("links", []):
+        if not isinstance(link, dict) or link.get("rel") not in ("child", "item"):
+            continue
+        href = link.get("href")
+        if not isinstance(href, str) or _is_remote(href):
+            yield _Unreadable(Refusal(None, "href", f"{path}: link {href!r} is not a local file"))
+            continue
+        target = Path(href) if href.startswith("/") else (base_dir / href)
+        yield from _walk(target.resolve(), collection_id, catalog, stats, seen, update_collections)
+
+
+def _save_collection(catalog: Catalog, collection: Collection, update: bool) -> None:
+    try:
+        catalog.get_collection(collection["id"])
+    except NotFoundError:
+        catalog.create_collection(collection)
+        return
+    if update:
+        catalog.update_collection(collection)
+
+
+def _detect(path: Path) -> str:
+    """``ndjson``, ``item-collection``, ``static`` (Catalog/Collection), or ``item``; by name, then by content."""
+    name = path.name.lower()
+    if name.endswith((".ndjson", ".jsonl", ".geojsonl")):
+        return "ndjson"
+    with path.open("rb") as handle:
+        for prefix, event, value in ijson.parse(handle):
+            if prefix == "type" and event == "string":
+                kinds = {"FeatureCollection": "item-collection", "Catalog": "static", "Collection": "static"}
+                if value in kinds:
+                    return kinds[value]
+                if value == "Feature":
+                    return "item"
+                break
+            if prefix == "features":  # a FeatureCollection without (or with a late) "type"
+                return "item-collection"
+    raise InvalidInputError(
+        f"{path}: not an ndjson file, an ItemCollection, a STAC catalog/collection or an item", field="path"
+    )
+
+
+def iter_source(path: Path, catalog: Catalog, stats: SourceStats) -> Iterator[Item | _Unreadable]:
+    if not path.exists():
+        raise NotFoundError(f"file {str(path)!r} does not exist", field="path")
+    if path.is_dir():
+        path = path / "catalog.json"
+        if not path.exists():
+            raise NotFoundError(f"{path.parent}: a folder must hold a static STAC catalog.json", field="path")
+    kind = _detect(path)
+    if kind == "ndjson":
+        return iter_ndjson(path)
+    if kind == "item-collection":
+        return iter_item_collection(path)
+    if kind == "item":
+        return iter(
+            [absolutize(_read_json(path), path.parent.resolve())]
+        )  # one item: read whole, it is small by nature
+    return iter_static_catalog(path, catalog, stats)
+
+
+def load_paths(
+    catalog: Catalog,
+    paths: Iterable[str | Path],
+    *,
+    mode: LoadMode = "upsert",
+    batch_size: int = 1000,
+    progress: ProgressCallback | None = None,
+    stats: SourceStats | None = None,
+) -> LoadReport:
+    """Load every file (ndjson, ItemCollection, static catalog, single item) into ``catalog``; one report."""
+    stats = stats if stats is not None else SourceStats()
+    total = LoadReport()
+    for raw in paths:
+        unreadable: list[Refusal] = []
+
+        def readable(stream: Iterator[Item | _Unreadable], sink: list[Refusal] = unreadable) -> Iterator[Item]:
+            for entry in stream:
+                if isinstance(entry, _Unreadable):
+                    sink.append(entry.refusal)
+                    if progress is not None:
+                        progress(1)
+                else:
+                    yield entry
+
+        report = catalog.add_items(
+            readable(iter_source(Path(raw), catalog, stats)), mode=mode, batch_size=batch_size, progress=progress
+        )
+        total.inserted += report.inserted
+        total.updated += report.updated
+        total.skipped += report.skipped
+        total.batches += report.batches
+        total.refused.extend(unreadable)
+        total.refused.extend(report.refused)
+    return total
