@@ -26,7 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from snapearth import __version__
-from snapearth.api import files, operations, stac
+from snapearth.api import files, operations, stac, tiles
 from snapearth.api.errors import add_exception_handlers
 from snapearth.api.observability import Metrics, ObservabilityMiddleware
 from snapearth.catalog import Catalog, open_catalog
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         root_path="",
         lifespan=lifespan,
     )
-    app.state.settings = settings
+    app.state.snapearth_settings = settings  # (stac-fastapi owns app.state.settings)
     app.state.catalog = catalog
     app.state.browser_home = None
     metrics = Metrics()
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     # core routers
     app.include_router(operations.create_router(catalog, metrics))
     app.include_router(files.create_router(settings.data))
+    app.include_router(tiles.create_router(catalog))
     stac.add_stac_api(app, catalog, settings)
 
     # concept routers (one line each, see the module docstring)

@@ -46,10 +46,11 @@ from stac_fastapi.extensions.transaction.client import BaseTransactionsClient
 from stac_fastapi.types.config import ApiSettings
 from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.extension import ApiExtension
-from stac_fastapi.types.search import APIRequest
+from stac_fastapi.types.search import APIRequest, BaseSearchGetRequest, DateTimeQueryType
 
 from snapearth import __version__
 from snapearth.api.responses import GeoJSONResponse, JSONResponse
+from snapearth.catalog.aggregation import AGGREGATIONS
 from snapearth.catalog.base import Catalog, Fields, SearchRequest, SortKey
 from snapearth.config import Settings
 from snapearth.errors import (
@@ -99,7 +100,7 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", 
 
 def base_url(request: Request) -> str:
     """The API root as the client reached it, ending with ``/``."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.snapearth_settings
     if settings.public_url:
         return settings.public_url.rstrip("/") + "/"
     return str(request.base_url)
@@ -423,7 +424,7 @@ class CoreClient(BaseCoreClient):
         root = base_url(request)
         features = [self._decorate(item, root) for item in page.items]
         self_href = str(request.url)
-        if settings_url := request.app.state.settings.public_url:
+        if settings_url := request.app.state.snapearth_settings.public_url:
             self_href = root.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         links: list[dict[str, Any]] = [
             {"rel": "self", "type": GEOJSON, "href": self_href},
@@ -617,20 +618,6 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-AGGREGATIONS = [
-    {"name": "total_count", "data_type": "integer"},
-    {"name": "collection_frequency", "data_type": "frequency_distribution"},
-    {"name": "platform_frequency", "data_type": "frequency_distribution"},
-    {"name": "cloud_cover_frequency", "data_type": "numeric"},
-    {
-        "name": "datetime_frequency",
-        "data_type": "frequency_distribution",
-        "frequency_distribution_data_type": "datetime",
-    },
-    {"name": "grid_code_frequency", "data_type": "frequency_distribution"},
-]
-
-
 @attr.s
 class AggregationClient(BaseAggregationClient):
     catalog: Catalog = attr.ib(kw_only=True)
@@ -642,7 +629,14 @@ class AggregationClient(BaseAggregationClient):
         here = f"{root}collections/{quote(collection_id)}/aggregations" if collection_id else f"{root}aggregations"
         return {
             "type": "AggregationCollection",
-            "aggregations": AGGREGATIONS,
+            "aggregations": [
+                {
+                    "name": name,
+                    "data_type": "integer" if name == "total_count" else "frequency_distribution",
+                    "description": text,
+                }
+                for name, text in AGGREGATIONS.items()
+            ],
             "links": [{"rel": "root", "type": JSON, "href": root}, {"rel": "self", "type": JSON, "href": here}],
         }
 
@@ -654,13 +648,6 @@ class AggregationClient(BaseAggregationClient):
         if aggregate_request is not None:
             params = {name: getattr(aggregate_request, name, None) for name in type(aggregate_request).model_fields}
         names = params.pop("aggregations", None) or ["total_count"]
-        known = {a["name"] for a in AGGREGATIONS}
-        for name in names:
-            if name not in known:
-                raise InvalidInputError(
-                    f"aggregations: unknown aggregation {name!r} (known: {', '.join(sorted(known))})",
-                    field="aggregations",
-                )
         if collection_id:
             self.catalog.get_collection(collection_id)
             params["collections"] = [collection_id]
@@ -686,9 +673,27 @@ class AggregationClient(BaseAggregationClient):
 # --- assembly ------------------------------------------------------------------------------------------------------
 
 
+def _check_datetime(instance: Any, attribute: Any, value: str | None) -> None:
+    """GET ``datetime``: the catalog's own parser, so the 400 names the parameter and the reason."""
+    if value is not None:
+        from snapearth.catalog.search_params import parse_datetime
+
+        parse_datetime(value)
+
+
+@attr.s
+class SearchGetRequest(BaseSearchGetRequest):
+    datetime: DateTimeQueryType = attr.ib(default=None, validator=_check_datetime)
+
+
+@attr.s
+class ItemsGetRequest(ItemCollectionUri):
+    datetime: DateTimeQueryType = attr.ib(default=None, validator=_check_datetime)
+
+
 def require_api_key(request: Request) -> None:
     """Writes need ``SNAPEARTH_API_KEY``: in ``X-API-Key``, ``Authorization: Bearer``, or ``?api_key=``."""
-    expected = request.app.state.settings.api_key
+    expected = request.app.state.snapearth_settings.api_key
     if not expected:
         raise ForbiddenError("transactions are disabled on this server: set SNAPEARTH_API_KEY", field="api_key")
     supplied = request.headers.get("x-api-key")
@@ -735,7 +740,7 @@ def add_stac_api(app: FastAPI, catalog: Catalog, settings: Settings) -> StacApi:
         QueryExtension(),
         TokenPaginationExtension(),
     ]
-    get_model = create_get_request_model(search_extensions)
+    get_model = create_get_request_model(search_extensions, base_model=SearchGetRequest)
     post_model = create_post_request_model(search_extensions)
     aggregation = AggregationExtension(client=AggregationClient(catalog=catalog))
     aggregation.GET = create_get_request_model(search_extensions, base_model=AggregationExtensionGetRequest)
@@ -756,13 +761,13 @@ def add_stac_api(app: FastAPI, catalog: Catalog, settings: Settings) -> StacApi:
     items_model = cast(
         type[APIRequest],
         create_request_model(
-            "ItemCollectionUri", base_model=ItemCollectionUri, extensions=item_extensions, request_type="GET"
+            "ItemCollectionUri", base_model=ItemsGetRequest, extensions=item_extensions, request_type="GET"
         ),
     )
     return StacApi(
         app=app,
         settings=api_settings,
-        client=CoreClient(catalog=catalog, assets=assets, queryables=queryables),
+        client=CoreClient(catalog=catalog, assets=assets, queryables=queryables, landing_page_id="snapearth"),
         extensions=[*search_extensions, aggregation, transactions],
         exceptions={},
         middlewares=[],
