@@ -1,0 +1,1 @@
+"""Data sources: the sample archive generator, provider harvests, local folders."""
