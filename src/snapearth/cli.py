@@ -17,6 +17,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "snapearth.api.cli",
     "snapearth.catalog.cli",
+    "snapearth.earthsearch.cli",
     "snapearth.signature.cli",
     "snapearth.sources.cli",
 ]
