@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from snapearth import __version__
-from snapearth.api import files, operations, stac, tiles
+from snapearth import __version__, web
+from snapearth.api import files, openeo, operations, stac, tiles
 from snapearth.api.errors import add_exception_handlers
 from snapearth.api.observability import Metrics, ObservabilityMiddleware
 from snapearth.catalog import Catalog, open_catalog
@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     stac.add_stac_api(app, catalog, settings)
 
     # concept routers (one line each, see the module docstring)
+    app.include_router(openeo.create_router(catalog, settings, registry=metrics.registry), prefix=openeo.PREFIX)
+    app.include_router(openeo.create_well_known_router())
+    web.install(app)
 
     add_exception_handlers(app)
     app.add_middleware(_BrowserHomeMiddleware)
