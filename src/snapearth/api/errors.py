@@ -61,7 +61,7 @@ def error_response(
 def _field_of(loc: Sequence[Any]) -> str:
     """``("query", "limit")`` -> ``limit``; ``("body", "bbox", 2)`` -> ``bbox``."""
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
-    parts = [p for p in parts if not p.isdigit() and not p.startswith("function-")]
+    parts = [p for p in parts if not p.isdigit() and not p.startswith("function-") and not p[:1].isupper()]
     return parts[0] if parts else "body"
 
 
