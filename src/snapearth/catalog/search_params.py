@@ -356,7 +356,21 @@ def parse_filter(value: dict[str, Any] | str, lang: str | None = None) -> dict[s
     if not isinstance(tree, dict):
         raise InvalidInputError("filter: a CQL2 JSON filter must be an object", field="filter")
     check_cql2(tree)
-    return tree
+    normalized: dict[str, Any] = _normalize(tree)
+    return normalized
+
+
+def _normalize(node: Any) -> Any:
+    """The one form both backends take: ``{"bbox": [...]}`` literals become GeoJSON (split at the antimeridian)."""
+    if isinstance(node, list):
+        return [_normalize(child) for child in node]
+    if not isinstance(node, dict):
+        return node
+    if "bbox" in node and isinstance(node["bbox"], list) and "op" not in node:
+        return boxes_geometry(parse_bbox(node["bbox"]))
+    if "args" in node:
+        return {**node, "args": [_normalize(arg) for arg in node["args"]]}
+    return node
 
 
 def check_cql2(node: Any, *, depth: int = 0) -> None:
