@@ -17,9 +17,10 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "snapearth.api.cli",
     "snapearth.catalog.cli",
-    "snapearth.earthsearch.cli",
     "snapearth.signature.cli",
+    "snapearth.earthsearch.cli",
     "snapearth.sources.cli",
+    "snapearth.sources.sample.cli",
 ]
 
 
