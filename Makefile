@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATA ?= data
 export SNAPEARTH_DATA ?= $(abspath $(DATA))
 
-.PHONY: demo test venv system-deps lint typecheck pytest clean
+.PHONY: demo test venv web system-deps lint typecheck pytest clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The web UI bundle (Leaflet + Natural Earth from the npm registry, built with esbuild; no CDN at run time).
+WEB := src/snapearth/web/frontend
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	npm --prefix $(WEB) ci --no-audit --no-fund --loglevel=error
+
+src/snapearth/web/static/dist/app.js: $(WEB)/node_modules/.package-lock.json $(wildcard $(WEB)/src/*) $(WEB)/build.mjs
+	npm --prefix $(WEB) run --silent build
+
+web: src/snapearth/web/static/dist/app.js
 
 # Debian packages the tests need: PostgreSQL 15 + PostGIS 3 (scale backend), Chromium (web UI tests).
 system-deps:
@@ -32,7 +42,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy src
 
-pytest: venv system-deps
+pytest: venv web system-deps
 	$(PY) -m pytest
 
 test: venv system-deps lint typecheck pytest

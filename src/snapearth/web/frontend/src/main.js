@@ -87,6 +87,12 @@ async function runSearch() {
     if (!state.map) app.map.fit(place?.bbox);
     showMessage(app.features.length ? "" : t("noResults"));
     renderTimeline(response.parse, signal);
+    const pair = response.pair;
+    if (response.parse?.compare && pair?.before && pair?.after && !state.compare && !state.item) {
+      // "before and after" queries open the comparison of the best pair straight away.
+      app.state = { ...state, compare: `${pairKey(pair.before)},${pairKey(pair.after)}`, view: "compare" };
+      replaceState(app.state);
+    }
     applySelection();
   } catch (error) {
     if (error.name === "AbortError") return;
@@ -327,10 +333,18 @@ function pickForCompare(key) {
   showMessage(t("pickSecond"));
 }
 
+// A pair member may be a feature or an item id (the collection then follows from the Sentinel naming).
+function pairKey(value) {
+  if (value && typeof value === "object") return keyOf(value);
+  const found = app.features.find((f) => f.id === value);
+  if (found) return keyOf(found);
+  return `${String(value).startsWith("S1") ? "sentinel-1-grd" : "sentinel-2-l2a"}/${value}`;
+}
+
 function openPair() {
   const pair = app.response?.pair;
   if (pair?.before && pair?.after) {
-    navigate({ ...app.state, compare: `${keyOf(pair.before)},${keyOf(pair.after)}`, view: "compare", item: undefined });
+    navigate({ ...app.state, compare: `${pairKey(pair.before)},${pairKey(pair.after)}`, view: "compare", item: undefined });
   }
 }
 
