@@ -37,6 +37,7 @@ from snapearth.signature.radar import water_threshold
 SIGNATURE_VERSION = "1.0"
 PREFIX = "signature:"
 CHIP_PIXELS = 256
+S2CLOUDLESS_RESOLUTION_M = 160.0
 # More than this share of valid pixels with a reflectance above 1.5 means the scale/offset are wrong.
 _MAX_IMPLAUSIBLE_SHARE = 0.02
 _MIN_CLEAR_SHARE_OF_CHIP = 0.5
@@ -189,8 +190,7 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
                 scl = reader.read("SCL", window) if use_scl else None
                 cloud_mask = None
                 if detector is not None:
-                    stack = np.stack([refl[k] for k in S2CLOUDLESS_BANDS], axis=-1)[np.newaxis]
-                    cloud_mask = detector.get_cloud_masks(np.clip(stack, 0, 1))[0]
+                    cloud_mask = _s2cloudless_mask(detector, refl, grid)
                 strip = optical.classify_strip(refl, valid, scl=scl, cloud_probability_mask=cloud_mask)
                 acc.add(strip, int(window.row_off))
                 for name, mask in optical.masks_of(strip).items():
@@ -265,6 +265,16 @@ def _s2cloudless() -> Any:
 
         _DETECTOR = S2PixelCloudDetector(threshold=0.4, average_over=4, dilation_size=2, all_bands=False)
     return _DETECTOR
+
+
+def _s2cloudless_mask(detector: Any, refl: dict[str, np.ndarray], grid: Grid) -> np.ndarray:
+    """s2cloudless at ~160 m (the resolution its model and its averaging/dilation sizes are meant for)."""
+    factor = max(1, round(S2CLOUDLESS_RESOLUTION_M / abs(grid.transform.a)))
+    stack = np.stack([refl[k][::factor, ::factor] for k in S2CLOUDLESS_BANDS], axis=-1)[np.newaxis]
+    coarse = detector.get_cloud_masks(np.clip(stack, 0, 1))[0].astype(bool)
+    height, width = refl["B02"].shape
+    full: np.ndarray = np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)[:height, :width]
+    return full
 
 
 def _optical_properties(acc: optical.OpticalAccumulator, total: int, method: str) -> dict[str, Any]:
