@@ -47,8 +47,16 @@ pytest: venv web system-deps
 
 test: venv system-deps lint typecheck pytest
 
-demo: venv
-	$(VENV)/bin/snapearth catalog init
+# The main job on the embedded default: sample archive -> SQLite catalog -> EarthSignature -> API + web UI.
+SAMPLE := $(SNAPEARTH_DATA)/sample
+$(SAMPLE)/catalog.json: | venv
+	$(VENV)/bin/snapearth sample build --scenario demo --out $(SAMPLE)
+
+demo: venv web $(SAMPLE)/catalog.json
+	$(VENV)/bin/snapearth catalog ingest --mode ignore $(SAMPLE)/catalog.json
+	$(VENV)/bin/snapearth enrich
+	@echo "SnapEarth is on http://127.0.0.1:8000 (API: /api.html, STAC: /, openEO: /openeo/1.2)"
+	$(VENV)/bin/snapearth serve --host 127.0.0.1 --port 8000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
