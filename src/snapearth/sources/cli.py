@@ -138,7 +138,7 @@ def harvest_command(
         check_collection(collection)
         area = _area(bbox, intersects, place)
         window = parse_window(datetime_, collection)
-        gateway = EodagGateway(cfg_file=eodag_config, page_size=page_size)
+        gateway = EodagGateway(cfg_file=eodag_config, providers=tuple(provider), page_size=page_size)
         order = [p.strip() for p in priority.split(",") if p.strip()] if priority else None
         report = harvest(
             opened,
@@ -168,13 +168,15 @@ def fetch_command(
 ) -> None:
     """Download an item's assets into the local cache; the catalog then points at the local copies."""
     from snapearth.sources.eodag_source import EodagGateway
-    from snapearth.sources.fetch import Fetcher
+    from snapearth.sources.fetch import Fetcher, find_item
+    from snapearth.sources.merge import providers_of
 
     keys = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
     with _opened(catalog) as opened:
+        item = find_item(opened, item_id, collection)
         folder = (cache or (_settings().data / "cache")).resolve()
-        fetcher = Fetcher(opened, folder, EodagGateway(cfg_file=eodag_config))
-        report = fetcher.fetch(item_id, assets=keys, collection=collection)
+        gateway = EodagGateway(cfg_file=eodag_config, providers=tuple(providers_of(item)))
+        report = Fetcher(opened, folder, gateway).fetch(item_id, assets=keys, collection=item.get("collection"))
         _emit({"item": report.item_id, "assets": [vars(a) for a in report.assets], "failed": report.failed})
         if report.failed:
             Console(stderr=True).print(f"some assets failed: {sorted(report.failed)}", highlight=False, markup=False)

@@ -124,29 +124,37 @@ def classify_failure(error: BaseException) -> _Failure:
     return _Failure(error=error, status=status, retry_after=retry_after, transient=transient)
 
 
-def _credential_variables(provider: str) -> list[str]:
-    """The ``EODAG__...`` variables that hold a provider's credentials (from EODAG's own template)."""
+def _credential_variables(provider: str, action: str) -> list[str]:
+    """The ``EODAG__...`` variables holding a provider's credentials for ``action`` (EODAG's own template)."""
     from importlib.resources import files
 
     template = yaml.safe_load(files("eodag.resources").joinpath("user_conf_template.yml").read_text())
     section = (template or {}).get(provider) or {}
-    names: list[str] = []
-    for plugin_key, plugin_conf in section.items():
-        if isinstance(plugin_conf, dict) and isinstance(plugin_conf.get("credentials"), dict):
-            for credential in plugin_conf["credentials"]:
-                if credential in ("aws_profile", "totp", "aws_session_token"):
-                    continue
-                names.append(f"EODAG__{provider.upper()}__{plugin_key.upper()}__CREDENTIALS__{credential.upper()}")
-    return names
+    preferred = ("search_auth", "auth") if action == "search" else ("download_auth", "auth")
+    plugin_key = next((k for k in preferred if isinstance(section.get(k), dict)), None)
+    if plugin_key is None:
+        return []
+    credentials = section[plugin_key].get("credentials") or {}
+    return [
+        f"EODAG__{provider.upper()}__{plugin_key.upper()}__CREDENTIALS__{name.upper()}"
+        for name in credentials
+        if name not in ("aws_profile", "totp", "aws_session_token")
+    ]
 
 
 def missing_credentials_message(provider: str, action: str) -> str:
-    variables = _credential_variables(provider)
+    variables = _credential_variables(provider, action)
     how = " and ".join(variables) if variables else f"the credentials of {provider}"
     return (
         f"provider {provider!r} needs credentials to {action}: set {how} "
         f"(or the {provider}: section of EODAG's eodag.yml, see EODAG_CFG_FILE)"
     )
+
+
+def bundled_provider_names() -> list[str]:
+    from eodag.config import DEFAULT_PROVIDERS_DIR
+
+    return sorted(path.stem for path in Path(DEFAULT_PROVIDERS_DIR).glob("*.yml"))
 
 
 @dataclass
@@ -159,6 +167,7 @@ class EodagGateway:
 
     cfg_file: Path | None = None
     cfg_dir: Path | None = None
+    providers: tuple[str, ...] | None = None  # load only these (faster); None: every provider
     provider_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     page_size: int = 100
@@ -175,25 +184,33 @@ class EodagGateway:
             kwargs["cfg_file"] = self.cfg_file
         elif "EODAG_CFG_FILE" in os.environ:
             kwargs["cfg_file"] = Path(os.environ["EODAG_CFG_FILE"])
+        if self.providers is not None:
+            kwargs["providers_whitelist"] = sorted({*self.providers, *self.provider_overrides})
         dag = EODataAccessGateway(settings=EODAGSettings(**kwargs))
-        # Our retry layer is the only one: EODAG's own urllib3 retries would also retry 401s.
-        tuning = {"search": {"retry_total": 0}}
-        configs = {name: prov.config for name, prov in dag.providers.items()}
-        configs.update(dag._providers.pruned_providers_config)
-        conf: dict[str, Any] = {name: tuning for name, config in configs.items() if hasattr(config, "search")}
-        for name, override in self.provider_overrides.items():
-            merged = dict(override)
-            merged["search"] = {**tuning["search"], **(override.get("search") or {})}
-            conf[name] = merged
-        dag.update_providers_config(dict_conf=conf)
-        dag._prune_providers_list()
+        if self.provider_overrides:
+            dag.update_providers_config(dict_conf=self.provider_overrides)
+            dag._prune_providers_list()
         return dag
+
+    def _tune(self, provider: str) -> None:
+        """Our retry layer is the only one: EODAG's own urllib3 retries would also retry 401s."""
+        if provider in self._tuned:
+            return
+        config = self.dag.providers[provider].config
+        search = getattr(config, "search", None)
+        if search is not None and getattr(search, "retry_total", None) != 0:
+            self.dag.update_providers_config(dict_conf={provider: {"search": {"retry_total": 0}}})
+        self._tuned.add(provider)
+
+    @cached_property
+    def _tuned(self) -> set[str]:
+        return set()
 
     # providers -------------------------------------------------------------------------------------
 
     def known_providers(self) -> list[str]:
         pruned = set(self.dag._providers.pruned_providers_config)
-        return sorted(set(self.dag.providers) | pruned)
+        return sorted(set(self.dag.providers) | pruned | set(bundled_provider_names()))
 
     def check_provider(self, provider: str) -> None:
         """Unknown provider -> InvalidInputError; known but without its search credentials -> AuthenticationError."""
@@ -283,6 +300,7 @@ class EodagGateway:
     ) -> Iterator[Page]:
         """Yield the provider's answer page by page (sorted by acquisition start when it can sort)."""
         self.check_provider(provider)
+        self._tune(provider)
         eodag_collection = self.eodag_collection(provider, collection)
         kwargs: dict[str, Any] = {
             "provider": provider,
@@ -318,7 +336,7 @@ class EodagGateway:
 
 def _as_feature(product: Any, provider: str) -> dict[str, Any]:
     try:
-        feature: dict[str, Any] = product.as_dict()
+        feature: dict[str, Any] = product.as_dict(skip_invalid=False)
     except Exception as error:
         raise ProviderError(f"{provider}: unreadable product in the answer: {error}", field="provider") from error
     return feature

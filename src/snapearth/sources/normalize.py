@@ -40,8 +40,38 @@ _KEPT_PREFIXES = (
     "mgrs:",
     "processing:",
     "product:",
-    "order:",
     "storage:",
+)
+# The sentinel-2 extension (v1.0.0) closes its namespace: other s2: names fail validation.
+S2_FIELDS = frozenset(
+    {
+        "s2:cloud_shadow_percentage",
+        "s2:dark_features_percentage",
+        "s2:datastrip_id",
+        "s2:datatake_id",
+        "s2:datatake_type",
+        "s2:degraded_msi_data_percentage",
+        "s2:generation_time",
+        "s2:granule_id",
+        "s2:high_proba_clouds_percentage",
+        "s2:mean_solar_azimuth",
+        "s2:mean_solar_zenith",
+        "s2:medium_proba_clouds_percentage",
+        "s2:mgrs_tile",
+        "s2:nodata_pixel_percentage",
+        "s2:not_vegetated_percentage",
+        "s2:processing_baseline",
+        "s2:product_type",
+        "s2:product_uri",
+        "s2:reflectance_conversion_factor",
+        "s2:saturated_defective_pixel_percentage",
+        "s2:snow_ice_percentage",
+        "s2:thin_cirrus_percentage",
+        "s2:tile_id",
+        "s2:unclassified_percentage",
+        "s2:vegetation_percentage",
+        "s2:water_percentage",
+    }
 )
 _KEPT_CORE = ("datetime", "start_datetime", "end_datetime", "created", "updated", "published", "gsd", "title")
 
@@ -58,7 +88,6 @@ _EXTENSIONS = {
     "mgrs:": "https://stac-extensions.github.io/mgrs/v1.0.0/schema.json",
     "processing:": "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
     "product:": "https://stac-extensions.github.io/product/v0.1.0/schema.json",
-    "order:": "https://stac-extensions.github.io/order/v1.1.0/schema.json",
     "storage:": "https://stac-extensions.github.io/storage/v1.0.0/schema.json",
     "file:": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "alternate": "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json",
@@ -163,6 +192,17 @@ def _level(value: Any, product_type: Any) -> str | None:
     return None
 
 
+def _eo_band(band: dict[str, Any]) -> dict[str, Any]:
+    """A STAC 1.1 ``bands`` entry (``eo:common_name``) -> a STAC 1.0 ``eo:bands`` entry."""
+    name = str(band.get("name", ""))
+    out: dict[str, Any] = {"name": _ALIASES.get(name.lower(), name)}
+    if band.get("eo:common_name"):
+        out["common_name"] = band["eo:common_name"]
+    if band.get("eo:center_wavelength") is not None:
+        out["center_wavelength"] = band["eo:center_wavelength"]
+    return out
+
+
 def _asset_key(key: str, asset: dict[str, Any]) -> str:
     lowered = key.lower()
     stem = re.sub(r"\.(jp2|tif|tiff|png|jpg|jpeg|xml|json)$", "", lowered)
@@ -226,7 +266,14 @@ def _assets(feature: dict[str, Any], props: dict[str, Any]) -> dict[str, dict[st
         if ours in S2_BANDS or ours in ("SCL", "AOT", "WVP") or ours in _POL_KEYS:
             entry = _band_asset(ours, asset)
         else:
-            entry = {k: v for k, v in asset.items() if not k.startswith(("eodag:", "geodes:", "sara:"))}
+            entry = {
+                k: v
+                for k, v in asset.items()
+                if not k.startswith(("eodag:", "geodes:", "sara:", "eo:center", "eo:full")) and k != "bands"
+            }
+            if isinstance(asset.get("bands"), list) and "eo:bands" not in entry:
+                entry["eo:bands"] = [_eo_band(band) for band in asset["bands"] if isinstance(band, dict)]
+                entry.pop("description", None)  # EODAG copies the first band's description onto the asset
             roles = set(asset.get("roles") or [])
             if ours == "thumbnail":
                 roles = {"thumbnail"}
@@ -305,7 +352,11 @@ def normalize_feature(
     geometry, bbox = _geometry(feature, provider)
     name = product_name_of(feature)
     props: dict[str, Any] = {
-        k: v for k, v in props_in.items() if v is not None and (k in _KEPT_CORE or k.startswith(_KEPT_PREFIXES))
+        k: v
+        for k, v in props_in.items()
+        if v is not None
+        and (k in _KEPT_CORE or k.startswith(_KEPT_PREFIXES))
+        and (not k.startswith("s2:") or k in S2_FIELDS)
     }
     for key in ("datetime", "start_datetime", "end_datetime", "created", "updated", "published"):
         if key in props:
@@ -349,6 +400,9 @@ def normalize_feature(
     if name is not None:
         level = name.level
         props["product:type"] = name.product_type if is_s2 else props.get("product:type", name.product_type)
+        given = props_in.get("sat:relative_orbit")
+        if is_s2 and isinstance(given, int) and given > 143 and "sat:absolute_orbit" not in props:
+            props["sat:absolute_orbit"] = given  # an absolute orbit mapped as relative (EODAG's SARA mapping)
         if name.relative_orbit is not None:
             props["sat:relative_orbit"] = name.relative_orbit
         if name.absolute_orbit is not None:
@@ -390,13 +444,14 @@ def normalize_feature(
         host["url"] = provider_url
     providers = [{"name": "ESA", "roles": ["producer", "licensor"], "url": "https://sentinel.esa.int"}, host]
     props["providers"] = providers
-    props[SOURCES_FIELD] = [
-        {
-            "provider": provider,
-            "id": str(provider_id),
-            "harvested": _utc_text(harvested or datetime.now(UTC)),
-        }
-    ]
+    source: dict[str, Any] = {
+        "provider": provider,
+        "id": str(provider_id),
+        "harvested": _utc_text(harvested or datetime.now(UTC)),
+    }
+    if isinstance(props_in.get("order:status"), str):
+        source["order_status"] = props_in["order:status"]  # succeeded = on line; orderable = to be ordered
+    props[SOURCES_FIELD] = [source]
     item_id = name.name if name is not None else str(feature.get("id") or provider_id)
     item: Item = {
         "type": "Feature",
