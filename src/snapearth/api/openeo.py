@@ -321,7 +321,8 @@ def create_router(
             raise OpenEOError("BadRequest", f"process_graph_id: {process_graph_id!r} is a predefined process")
         body = await _json_body(request)
         graph_of(body)
-        svc.store.put_process_graph(user.user_id, process_graph_id, body)
+        process = body.get("process", body)
+        svc.store.put_process_graph(user.user_id, process_graph_id, process)
         return Response(status_code=200)
 
     @router.get("/process_graphs/{process_graph_id}")
@@ -431,7 +432,8 @@ def create_router(
         job = svc.store.get(job_id, user.user_id)
         if job["status"] == "error":
             error = job.get("error") or {}
-            raise OpenEOError("JobNotFinished", f"job {job_id} failed: {error.get('message', 'see its logs')}")
+            message = f"job {job_id} failed: {error.get('message', 'see its logs')}"
+            raise OpenEOError(error.get("code", "Internal"), message, status=424)
         if job["status"] != "finished":
             raise OpenEOError("JobNotFinished", f"job {job_id} is {job['status']}, not finished")
         root = api_root(request)

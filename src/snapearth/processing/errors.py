@@ -60,13 +60,14 @@ CODE_BY_ERROR: list[tuple[type[SnapEarthError], str]] = [
 class OpenEOError(SnapEarthError):
     """An error with an openEO code (``ProcessUnsupported``, ``CollectionNotFound``, ``PaymentRequired``...)."""
 
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int | None = None) -> None:
         super().__init__(message, field=field)
         self.code = code
+        self._status = status
 
     @property
     def status(self) -> int:
-        return STATUS_BY_CODE.get(self.code, 400)
+        return self._status or STATUS_BY_CODE.get(self.code, 400)
 
 
 def openeo_code(exc: SnapEarthError) -> tuple[str, int]:

@@ -336,6 +336,8 @@ def load_collection(
         load_args["resolution"] = resolution
     if bbox:
         load_args["bbox"] = bbox
+    if bbox and resolution:
+        _check_size(bbox, crs, resolution, len(stac_items), len(wanted), session.limits, id)
     dataset = odc.stac.load(stac_items, bands=wanted, **load_args)
     pixels = math.prod(dataset.sizes.values()) * len(wanted)
     if pixels > session.limits.max_pixels:
@@ -353,6 +355,29 @@ def load_collection(
     session.loads.append(loaded)
     cube.attrs = {"snapearth:load": len(session.loads) - 1}
     return cube
+
+
+def _check_size(
+    bbox: tuple[float, float, float, float],
+    crs: str,
+    resolution: float,
+    n_items: int,
+    n_bands: int,
+    limits: LoadLimits,
+    collection_id: str,
+) -> None:
+    """Refuse before building a Dask graph for a request whose pixel count is beyond the limit."""
+    from pyproj import Transformer
+
+    left, bottom, right, top = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform_bounds(*bbox)
+    pixels = (right - left) / resolution * (top - bottom) / resolution * n_items * n_bands
+    if pixels > limits.max_pixels:
+        raise OpenEOError(
+            "ProcessGraphComplexity",
+            f"load_collection {collection_id!r}: about {pixels:,.0f} pixels requested, more than the limit "
+            f"{limits.max_pixels:,}; narrow spatial_extent, temporal_extent or bands",
+            field="spatial_extent",
+        )
 
 
 def _chunks(session: LoadSession) -> dict[str, int | Literal["auto"]]:
