@@ -61,6 +61,7 @@ def endpoints(server: ReplayServer) -> dict[str, dict[str, Any]]:
         "geodes": {"search": {"api_endpoint": f"{server.url}/geodes/api/stac/search"}},
         "sara": {"search": {"api_endpoint": f"{server.url}/sara/{{_collection}}/search.json"}},
         "planetary_computer": {"search": {"api_endpoint": f"{server.url}/pc/api/stac/v1/search"}},
+        "aws_eos": {"search": {"api_endpoint": f"{server.url}/eos/{{_collection}}"}},
     }
 
 

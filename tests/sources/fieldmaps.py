@@ -211,22 +211,53 @@ def sara_fields(feature: dict[str, Any]) -> set[str]:
     return {*(k for k, v in feature["properties"].items() if v is not None), "id", "geometry"}
 
 
+def aws_eos_rows(record: dict[str, Any]) -> list[Row]:
+    """AWS EOS (EOS Data Analytics) search record, Sentinel-2 L1C."""
+    tile = f"{record['utmZone']}{record['latitudeBand']}{record['gridSquare']}"
+    relative = int(re.search(r"_R(\d{3})_", record["productName"])[1])  # type: ignore[index]
+    return [
+        ("productName", "id", record["productName"]),
+        ("productName", "properties.sat:relative_orbit", relative),
+        ("productName", "properties.snapearth:sources.0.id", record["productName"]),
+        ("timestamp", "properties.datetime", when(record["timestamp"])),
+        ("cloudCoverage", "properties.eo:cloud_cover", record["cloudCoverage"]),
+        ("azimuthAngle", "properties.view:sun_azimuth", record["azimuthAngle"]),
+        ("sunElevation", "properties.view:sun_elevation", record["sunElevation"]),
+        ("satelliteName", "properties.platform", record["satelliteName"].lower()),
+        ("utmZone", "properties.mgrs:utm_zone", record["utmZone"]),
+        ("latitudeBand", "properties.mgrs:latitude_band", record["latitudeBand"]),
+        ("gridSquare", "properties.mgrs:grid_square", record["gridSquare"]),
+        ("utmZone", "properties.grid:code", f"MGRS-{tile}"),
+        ("dataGeometry", "geometry.coordinates", record["dataGeometry"]["coordinates"]),
+        ("awsPath", "assets.product.href", f"s3://sentinel-s2-l1c/{record['awsPath']}"),
+    ]
+
+
+def aws_eos_fields(record: dict[str, Any]) -> set[str]:
+    return {k for k, v in record.items() if v not in ("", None)}
+
+
 PROVIDERS: dict[str, tuple[Callable[[dict[str, Any]], list[Row]], Callable[[dict[str, Any]], set[str]]]] = {
     "cop_dataspace": (cop_dataspace_rows, cop_dataspace_fields),
     "earth_search": (earth_search_rows, earth_search_fields),
     "geodes": (geodes_rows, geodes_fields),
     "sara": (sara_rows, sara_fields),
+    "aws_eos": (aws_eos_rows, aws_eos_fields),
 }
+
+
+def coverage(provider: str, record: dict[str, Any]) -> tuple[int, int]:
+    """(fields of the record carried into the item, fields in the record)."""
+    rows_of, fields_of = PROVIDERS[provider]
+    fields = fields_of(record)
+    return len({raw for raw, _, _ in rows_of(record)} & fields), len(fields)
 
 
 def lookup(item: dict[str, Any], path: str) -> Any:
     """``properties.snapearth:sources.0.id`` -> the value (dots split keys; digits index lists)."""
     value: Any = item
     for part in path.split(".") if not path.startswith("assets.") else _asset_path(path):
-        if isinstance(value, list):
-            value = value[int(part)]
-        else:
-            value = value[part]
+        value = value[int(part)] if isinstance(value, list) else value[part]
     return value
 
 

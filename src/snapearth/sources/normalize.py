@@ -425,6 +425,7 @@ def normalize_feature(
                 props["s1:resolution"] = {"F": "full", "H": "high", "M": "medium"}[name.resolution_class]
     if level:
         props["processing:level"] = level
+    _provider_fixes(provider, props_in, props)
     for key in ("sat:orbit_state",):
         if isinstance(props.get(key), str):
             props[key] = props[key].lower()
@@ -467,6 +468,18 @@ def normalize_feature(
     }
     item["stac_extensions"] = extensions_of(item)
     return item
+
+
+def _provider_fixes(provider: str, props_in: dict[str, Any], props: dict[str, Any]) -> None:
+    """Known slips of EODAG's provider mappings, fixed where the provider's own field says better."""
+    if provider == "aws_eos":
+        elevation = props_in.get("aws_eos:sunElevation")
+        incidence = props.get("view:incidence_angle")
+        if isinstance(elevation, int | float):
+            props["view:sun_elevation"] = elevation
+            # EODAG maps AWS EOS's *sun* zenith angle to the sensor's view:incidence_angle
+            if isinstance(incidence, int | float) and abs(incidence + elevation - 90) < 1e-6:
+                props.pop("view:incidence_angle")
 
 
 def extensions_of(item: Item) -> list[str]:
