@@ -131,7 +131,7 @@ def build_countries(b: Builder, node_modules: Path) -> None:
                 bounds = geometry.bounds
             else:
                 geometry = None
-        importance = 9.0 + min(math.log10(max(info["population"], 1)) / 10, 0.95)
+        importance = 4.5 + 0.6 * math.log10(max(info["population"], 10))
         b.add(info["name"], "country", iso, rounded_bbox(bounds), importance, names, geometry)
 
 
@@ -154,7 +154,7 @@ def build_admin(b: Builder, node_modules: Path) -> None:
         clean.update(n.replace("Département ", "").replace("dipartimento di ", "") for n in list(clean))
         has_regions = iso in ("FR", "IT", "ES")
         kind = "admin2" if has_regions else "admin1"
-        importance = 7.0 if kind == "admin1" else 6.0
+        importance = 6.5 if kind == "admin1" else 6.0
         display = props.get("name_en") or props.get("name")
         if not display:
             continue
@@ -162,9 +162,10 @@ def build_admin(b: Builder, node_modules: Path) -> None:
         if has_regions and props.get("region"):
             groups[(iso, props["region"])].append(geom)
     tr = translations("iso3166-2")
+    aliases = yaml.safe_load((DATA / "region_aliases.yaml").read_text())
     for (iso, region), geoms in sorted(groups.items()):
         geom = unary_union(geoms)
-        names = {region, *(t.gettext(region) for t in tr.values())}
+        names = {region, *(t.gettext(region) for t in tr.values()), *aliases.get(region, [])}
         b.add(region, "admin1", iso, rounded_bbox(geom.bounds), 7.5, names, geom)
 
 

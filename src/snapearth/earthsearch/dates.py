@@ -93,7 +93,7 @@ OF = r"(?:\s+(?:of|de|del|di|des|du|d))?"  # "15 de marzo de 2025", "mars de 202
 LAST = r"(?:last|past|previous|recent|dernier|derniere|derniers|dernieres|passe|passee|passes|passees|ecoule|ecoulee|letzte|letzten|letzter|letztes|vergangene|vergangenen|vergangener|vergangenes|vorige|vorigen|voriges|voriger|ultimo|ultima|ultimos|ultimas|pasado|pasada|pasados|pasadas|ultimi|ultime|scorso|scorsa|scorsi|scorse|passato|passata|passati|passate)"  # noqa: E501
 THIS = r"(?:this|current|ce|cet|cette|en cours|dieses|diesen|diese|dieser|diesem|este|esta|questo|questa|quest|corrente|in corso|actual)"  # noqa: E501
 RANGE_FROM = r"(?:between|from|entre|du|de|des|depuis le|zwischen|von|vom|ab|desde|del|tra|fra|da|dal|dalla)"
-RANGE_TO = r"(?:and|to|until|till|through|et|a|au|jusqu au|und|bis|zum|y|al|hasta|e|al|fino a|fino al|-)"
+RANGE_TO = r"(?:and|to|until|till|through|et|a|au|jusqu au|und|bis|zum|y|al|hasta|e|ad|fino a|fino al|fino ad|-)"
 SINCE = r"(?:since|depuis|seit|desde|dal|dalla|dall|da)"
 
 

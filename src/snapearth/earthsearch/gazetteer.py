@@ -126,24 +126,27 @@ class Gazetteer:
         if not ids:
             return []
         places = [self.place(i, key) for i in ids]
-        admin_countries = {p.country for p in places if p.kind in ("admin1", "admin2")}
-        return sorted(places, key=lambda p: self._rank(p, admin_countries), reverse=True)
+        admin_best: dict[str, float] = {}
+        for p in places:
+            if p.kind in ("admin1", "admin2"):
+                admin_best[p.country] = max(admin_best.get(p.country, 0.0), p.importance)
+        return sorted(places, key=lambda p: self._rank(p, key, admin_best), reverse=True)
 
     @staticmethod
-    def _rank(place: Place, admin_countries: set[str]) -> float:
-        """Population/importance, with the priors a Copernicus user expects.
+    def _rank(place: Place, key: str, admin_best: dict[str, float]) -> float:
+        """Importance with the priors a Copernicus user expects.
 
-        A large city beats the province named after it (Valencia, Milano) and a city that gives its name to
-        its province is a capital (Valencia, Spain over Valencia, Venezuela); Europe gets a small bonus.
+        A city that gives its name to its province or region is its capital and wins over it (Valencia,
+        Toledo); a place called by its own name beats one for which the word is only an alias ("Granada"
+        the city, not Grenada); Western Europe gets a small bonus.
         """
         score = place.importance
-        if place.kind == "city":
-            if place.importance >= 5.5:
-                score += 2.0
-            if place.country in admin_countries:
-                score += 0.4
+        if place.kind == "city" and place.country in admin_best:
+            score = max(score, admin_best[place.country]) + 0.1
+        if name_key(place.name) == key:
+            score += 1.0
         if place.country in EUROPE:
-            score += 0.3
+            score += 1.0
         return score
 
     def resolve(self, key: str) -> Place | None:

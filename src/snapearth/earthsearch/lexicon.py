@@ -42,6 +42,7 @@ THEME_WORDS: dict[str, list[str]] = {
         "allagat*",
         "esondat*",
         "piena",
+        "acqua alta",
         "piene",
     ],
     "wildfire": [
@@ -120,6 +121,10 @@ THEME_WORDS: dict[str, list[str]] = {
         "seco",
         "secos",
         "aridez",
+        "a sec",
+        "niedrigwasser",
+        "estiaje",
+        "magra",
         "ola de calor",
         "siccita",
         "secco",
@@ -175,6 +180,7 @@ THEME_WORDS: dict[str, list[str]] = {
         "trigo",
         "maiz",
         "arroz",
+        "arrozal*",
         "vinedo*",
         "cereales",
         "regadio*",
@@ -224,6 +230,14 @@ THEME_WORDS: dict[str, list[str]] = {
         "water level*",
         "water body",
         "water bodies",
+        "wetland*",
+        "marais",
+        "zone humide",
+        "zones humides",
+        "feuchtgebiet*",
+        "humedal*",
+        "zona umida",
+        "zone umide",
         "shoreline*",
         "eau",
         "eaux",
@@ -898,6 +912,14 @@ STOP_WORDS: dict[str, set[str]] = {
         "copernicus",
     },
 }
+for _lang, _words in {
+    "en": "month months week weeks year years day days",
+    "fr": "mois semaine semaines annee annees jour jours",
+    "de": "monat monate monaten woche wochen jahr jahre tag tage",
+    "es": "mes meses semana semanas ano anos dia dias",
+    "it": "mese mesi settimana settimane anno anni giorno giorni",
+}.items():
+    STOP_WORDS[_lang].update(_words.split())
 ALL_STOP_WORDS: set[str] = set().union(*STOP_WORDS.values())
 
 # Words that point strongly to one language (language id for short queries, before lingua).
@@ -1111,3 +1133,22 @@ LANGUAGE_HINTS: dict[str, set[str]] = {
         "sopra",
     },
 }
+
+for _lang, _words in {
+    "en": "january february march april may june july august september october november december summer winter "
+    "spring autumn fall floods flooding fires wildfires burned harvest fields reservoirs images of on to during "
+    "clear sky cloudless optical radar and under less yesterday week month",
+    "fr": "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre ete hiver printemps "
+    "automne inondations inondation incendies feux foret crue recoltes cultures champs optiques sans nuages sur la "
+    "le les des du au aux en a dans cette annee derniere dernier mois semaine hier",
+    "de": "januar februar marz maerz april mai juni juli august september oktober november dezember sommer winter "
+    "fruhling herbst hochwasser waldbrand waldbrande schnee durre trockenheit ernte felder wolkenlos bilder von "
+    "im am in der den dem bei uber seit letzten letzter letztes gestern heute diesen dieses",
+    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre verano invierno "
+    "primavera otono inundaciones incendios incendio nieve sequia cultivos cosecha embalses imagenes sin nubes del "
+    "el los las en de desde ano pasado ayer hoy este esta",
+    "it": "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre estate "
+    "inverno primavera autunno alluvione incendi neve siccita raccolto risaie immagini senza nuvole nel nella della "
+    "del dal di su a l anno scorso scorsa ieri oggi questo questa mese",
+}.items():
+    LANGUAGE_HINTS[_lang].update(_words.split())

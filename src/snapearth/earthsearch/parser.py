@@ -16,11 +16,13 @@ from typing import Any
 from snapearth.earthsearch import dates as dates_mod
 from snapearth.earthsearch import lexicon
 from snapearth.earthsearch.gazetteer import Gazetteer, Place, get_gazetteer
-from snapearth.earthsearch.text import fold
+from snapearth.earthsearch.text import fold, name_key
 from snapearth.errors import InvalidInputError
 
 MAX_QUERY_CHARS = 1000  # longer input is truncated: a clear answer fast, never an error
 MAX_UNPARSED = 50
+MAX_WORD_CHARS = 40  # longer "words" are noise: never sent to fuzzy or semantic matching
+MAX_SEMANTIC_WORDS = 6
 POINT_HALF_DEG = 0.05  # a coordinate pair becomes a ~10 km box
 
 _NUMBER = r"-?\d{1,3}(?:\.\d+)?"
@@ -57,6 +59,32 @@ _CLOUD_RES = [
         rf"(\d{{1,3}}(?:[.,]\d+)?)\s*{_PERCENT}?"
     ),
 ]
+_LOCATIVES = {
+    "in",
+    "at",
+    "over",
+    "near",
+    "around",
+    "a",
+    "au",
+    "en",
+    "sur",
+    "pres",
+    "dans",
+    "bei",
+    "im",
+    "um",
+    "nahe",
+    "uber",
+    "nel",
+    "nella",
+    "su",
+    "sul",
+    "vicino",
+    "cerca",
+    "sobre",
+    "of",
+}
 _PLACE_PREPOSITIONS = {
     "in",
     "at",
@@ -386,7 +414,8 @@ class QueryParser:
             if place is None:
                 continue
             previous = tokens[i - 1] if i > 0 else ""
-            if place.kind == "city" and place.importance < 5.5:
+            # a rare or alias-only city name in lower case ("salata", "nice") needs a preposition before it
+            if place.kind == "city" and (place.importance < 5.5 or name_key(place.name) != token):
                 capitalised = originals.get(token, False)
                 if not capitalised and previous not in _PLACE_PREPOSITIONS and near_at != i:
                     continue
@@ -397,8 +426,8 @@ class QueryParser:
             unknown = [
                 i
                 for i, t in enumerate(tokens)
-                if not used[i] and t.isalpha() and len(t) >= 5 and t not in lexicon.ALL_STOP_WORDS
-            ]
+                if not used[i] and t.isalpha() and 5 <= len(t) <= MAX_WORD_CHARS and t not in lexicon.ALL_STOP_WORDS
+            ][:3]
             for i in unknown:
                 place = gaz.fuzzy(tokens[i])
                 if place is not None:
@@ -407,21 +436,22 @@ class QueryParser:
                     result.notes.append(f"{tokens[i]!r} read as {place.name!r}")
                     break
         if place_hits and result.bbox is None:
-            self._choose_place(place_hits, near_at, result)
+            self._choose_place(place_hits, near_at, result, tokens)
         elif place_hits:
             result.notes.append("coordinates given: place names kept as context only")
         leftovers = [t for i, t in enumerate(tokens) if not used[i]]
         unparsed = [t for t in leftovers if t not in lexicon.ALL_STOP_WORDS and t != "%"]
         if not result.themes and self.semantic and unparsed:
-            words = " ".join(t for t in unparsed if t.isalpha() and len(t) >= 4)
-            if words:
+            content = [t for t in unparsed if t.isalpha() and 4 <= len(t) <= MAX_WORD_CHARS]
+            words = " ".join(content)
+            if words and len(content) <= MAX_SEMANTIC_WORDS:
                 from snapearth.earthsearch.themes import semantic_theme
 
                 hit = semantic_theme(words)
                 if hit is not None:
                     result.themes.append(hit[0])
                     result.notes.append(f"{words!r} read as theme {hit[0]!r} (similarity {hit[1]:.2f})")
-                    unparsed = [t for t in unparsed if not (t.isalpha() and len(t) >= 4)]
+                    unparsed = [t for t in unparsed if t not in content]
         result.unparsed = unparsed[:MAX_UNPARSED]
 
     def _apply(self, meaning: tuple[str, Any], i: int, n: int, result: ParsedQuery, near_at: int | None) -> int | None:
@@ -439,15 +469,29 @@ class QueryParser:
             result.themes.append(value)
         return near_at
 
-    def _choose_place(self, hits: list[tuple[int, int, Place]], near_at: int | None, result: ParsedQuery) -> None:
+    def _choose_place(
+        self, hits: list[tuple[int, int, Place]], near_at: int | None, result: ParsedQuery, tokens: list[str]
+    ) -> None:
+        """Several places: a country narrows the others; a place after a locative preposition ("à Paris")
+        beats one in a genitive ("crue de la Seine"); then the smallest wins."""
         countries = [p for _, _, p in hits if p.kind == "country"]
         others = [(i, n, p) for i, n, p in hits if p.kind != "country"]
-        chosen: Place
-        start = hits[0][0]
+        if countries:
+            narrowed = []
+            for i, n, p in others:
+                inside = p if p.country == countries[0].country else self._within_country(p, countries[0].country)
+                if inside is not None:
+                    narrowed.append((i, n, inside))
+            others = narrowed
         if others:
-            start, _, chosen = others[0]
-            if countries:
-                chosen = self._within_country(chosen, countries[0].country) or chosen
+
+            def preference(hit: tuple[int, int, Place]) -> tuple[int, float]:
+                i, _, p = hit
+                locative = i > 0 and tokens[i - 1] in _LOCATIVES
+                west, south, east, north = p.bbox
+                return (0 if locative else 1, (east - west) * (north - south))
+
+            start, _, chosen = min(others, key=preference)
         else:
             start, _, chosen = next((i, n, p) for i, n, p in hits if p.kind == "country")
         result.place = chosen

@@ -17,7 +17,7 @@ import numpy as np
 
 from snapearth.earthsearch.lexicon import THEME_PROTOTYPES, THEMES
 
-MIN_SIMILARITY = 0.84
+MIN_SIMILARITY = 0.87
 MIN_MARGIN = 0.01
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
