@@ -1,0 +1,65 @@
+"""EarthSearch over HTTP: ``GET /earthsearch?q=...&now=...`` (ranked ItemCollection) and ``GET /earthsearch/parse``.
+
+The parse object is the one ``snapearth parse`` prints; the answer is the one ``snapearth ask`` prints.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from snapearth.catalog import Catalog
+from snapearth.config import Settings
+from snapearth.earthsearch.answer import MAX_LIMIT, Answerer
+from snapearth.earthsearch.parser import get_parser
+from snapearth.errors import InvalidInputError
+
+PREFIX = "/earthsearch"
+MAX_Q_CHARS = 10_000
+
+QueryText = Annotated[str, Query(description="What to look for, in plain words (en, fr, de, es, it).")]
+NowParam = Annotated[
+    str | None, Query(description="Reference day for relative dates (YYYY-MM-DD); default: today (UTC).")
+]
+
+
+def _now(value: str | None) -> date | None:
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"now: {value!r} is not a date (expected YYYY-MM-DD)", field="now") from None
+
+
+def _q(value: str) -> str:
+    if len(value) > MAX_Q_CHARS:
+        raise InvalidInputError(f"q: {len(value)} characters, more than {MAX_Q_CHARS}", field="q")
+    return value
+
+
+def create_router(catalog: Catalog, settings: Settings | None = None) -> APIRouter:
+    """The EarthSearch endpoints over ``catalog`` (mount with ``prefix=PREFIX``)."""
+    router = APIRouter(tags=["EarthSearch"])
+    parser = get_parser()
+    answerer = Answerer(catalog, parser)
+
+    @router.get("", summary="Search the archive in plain words: ranked images with reasons, events, pair")
+    async def earthsearch(
+        q: QueryText = "",
+        now: NowParam = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Images to return.")] = 10,
+    ) -> dict[str, Any]:
+        text, reference = _q(q), _now(now)
+        return await run_in_threadpool(answerer.ask, text, now=reference, limit=limit)
+
+    @router.get("/parse", summary="What EarthSearch understands of a query (place, dates, conditions, themes)")
+    async def parse(q: QueryText = "", now: NowParam = None) -> dict[str, Any]:
+        text, reference = _q(q), _now(now)
+        parsed = await run_in_threadpool(parser.parse, text, reference)
+        return parsed.to_dict()
+
+    return router
