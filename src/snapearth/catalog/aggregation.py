@@ -12,8 +12,8 @@ from typing import Any
 from snapearth.catalog.search_params import check_property_name
 from snapearth.errors import InvalidInputError
 
-MAX_GEOHASH_PRECISION = 7  # stored per item; coarser precisions are prefixes
-MAX_H3_RESOLUTION = 7  # stored per item; coarser resolutions are parents
+MAX_GEOHASH_PRECISION = 12
+MAX_H3_RESOLUTION = 15
 DATETIME_UNITS = ("year", "month", "day")
 
 AGGREGATIONS = {

@@ -65,6 +65,10 @@ def geometry_boxes(geometry: dict[str, Any]) -> list[Box]:
             boxes.append(Box(min(xs), min(ys), max(xs), max(ys)))
     if not boxes:
         raise GeometryError("geometry has no coordinates")
+    return _group(boxes)
+
+
+def _group(boxes: list[Box]) -> list[Box]:
     whole = Box(
         min(b.west for b in boxes), min(b.south for b in boxes), max(b.east for b in boxes), max(b.north for b in boxes)
     )
@@ -73,6 +77,49 @@ def geometry_boxes(geometry: dict[str, Any]) -> list[Box]:
     east_side = [b for b in boxes if (b.west + b.east) / 2 >= 0]
     west_side = [b for b in boxes if (b.west + b.east) / 2 < 0]
     return [_union(side) for side in (east_side, west_side) if side]
+
+
+def _ring_box(ring: Any) -> Box:
+    """Check one linear ring (closed, >= 4 numeric positions in range) and return its box, in one pass."""
+    if not isinstance(ring, list) or len(ring) < 4:
+        raise GeometryError("a polygon ring needs at least 4 positions")
+    try:
+        xs = [position[0] for position in ring]
+        ys = [position[1] for position in ring]
+        total = sum(xs) + sum(ys)
+        west, east, south, north = min(xs), max(xs), min(ys), max(ys)
+        closed = ring[0][0] == ring[-1][0] and ring[0][1] == ring[-1][1]
+    except (TypeError, IndexError, KeyError):
+        raise GeometryError("a position is not [longitude, latitude] numbers") from None
+    if not math.isfinite(total) or any(isinstance(v, bool) for v in (west, east, south, north)):
+        raise GeometryError("a position has a non-numeric or non-finite coordinate")
+    if west < -180 or east > 180:
+        raise GeometryError(f"longitude {west if west < -180 else east} is out of range [-180, 180]")
+    if south < -90 or north > 90:
+        raise GeometryError(f"latitude {south if south < -90 else north} is out of range [-90, 90]")
+    if not closed:
+        raise GeometryError("a polygon ring must be closed (first position == last position)")
+    return Box(west, south, east, north)
+
+
+def checked_boxes(geometry: Any) -> list[Box]:
+    """``validate_geojson_geometry`` (without topology) and ``geometry_boxes`` together; fast for polygons."""
+    if isinstance(geometry, dict):
+        kind = geometry.get("type")
+        coordinates = geometry.get("coordinates")
+        if kind == "Polygon" and isinstance(coordinates, list) and coordinates:
+            ring_boxes = [_ring_box(ring) for ring in coordinates]  # holes are checked too; the shell bounds
+            return ring_boxes[:1]
+        if kind == "MultiPolygon" and isinstance(coordinates, list) and coordinates:
+            boxes = []
+            for polygon in coordinates:
+                if not isinstance(polygon, list) or not polygon:
+                    raise GeometryError("MultiPolygon: each polygon must be a non-empty list of rings")
+                ring_boxes = [_ring_box(ring) for ring in polygon]
+                boxes.append(ring_boxes[0])
+            return _group(boxes)
+    validate_geojson_geometry(geometry, topology=False)
+    return geometry_boxes(geometry)
 
 
 def _union(boxes: list[Box]) -> Box:

@@ -18,13 +18,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import cramjam
 import h3
 import orjson
 import shapely
 
 from snapearth.catalog.aggregation import (
-    MAX_GEOHASH_PRECISION,
-    MAX_H3_RESOLUTION,
     AggregationSpec,
     frequency_result,
     geohash,
@@ -71,16 +70,26 @@ CREATE TABLE IF NOT EXISTS items (
     start_datetime REAL NOT NULL,
     end_datetime REAL NOT NULL,
     cloud_cover REAL,
-    h3 INTEGER,
-    geohash TEXT,
+    platform,
+    grid_code,
+    relative_orbit,
+    minx REAL NOT NULL,
+    miny REAL NOT NULL,
+    maxx REAL NOT NULL,
+    maxy REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items_data (
+    rowid INTEGER PRIMARY KEY,
     properties TEXT NOT NULL,
-    geometry TEXT NOT NULL,
-    body TEXT NOT NULL
+    geometry BLOB NOT NULL,
+    body BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id);
 CREATE INDEX IF NOT EXISTS items_datetime ON items (datetime);
-CREATE INDEX IF NOT EXISTS items_collection_datetime ON items (collection, datetime);
-CREATE INDEX IF NOT EXISTS items_cloud_cover ON items (cloud_cover, datetime);
+CREATE INDEX IF NOT EXISTS items_cloud_cover ON items (cloud_cover);
+CREATE INDEX IF NOT EXISTS items_platform ON items (platform);
+CREATE INDEX IF NOT EXISTS items_grid_code ON items (grid_code);
+CREATE INDEX IF NOT EXISTS items_relative_orbit ON items (relative_orbit);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree (id, minx, maxx, miny, maxy, mint, maxt, +item INTEGER);
 CREATE TABLE IF NOT EXISTS records (
     namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key)
@@ -88,13 +97,14 @@ CREATE TABLE IF NOT EXISTS records (
 """
 
 _INSERT_ITEM = (
-    "INSERT INTO items (rowid, collection, id, datetime, start_datetime, end_datetime, cloud_cover, h3, geohash,"
-    " properties, geometry, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO items (rowid, collection, id, datetime, start_datetime, end_datetime, cloud_cover, platform,"
+    " grid_code, relative_orbit, minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_ITEM = (
-    "UPDATE items SET datetime = ?, start_datetime = ?, end_datetime = ?, cloud_cover = ?, h3 = ?, geohash = ?,"
-    " properties = ?, geometry = ?, body = ? WHERE rowid = ?"
+    "UPDATE items SET datetime = ?, start_datetime = ?, end_datetime = ?, cloud_cover = ?, platform = ?,"
+    " grid_code = ?, relative_orbit = ?, minx = ?, miny = ?, maxx = ?, maxy = ? WHERE rowid = ?"
 )
+_UPSERT_DATA = "INSERT OR REPLACE INTO items_data (rowid, properties, geometry, body) VALUES (?, ?, ?, ?)"
 _INSERT_BOX = "INSERT INTO items_rtree (id, minx, maxx, miny, maxy, mint, maxt, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -131,7 +141,7 @@ def _prepared(wkb: bytes) -> shapely.Geometry:
     return geometry
 
 
-def _se_geom(geometry_json: str | None, query_wkb: bytes, relation: str) -> int | None:
+def _se_geom(geometry_json: bytes | None, query_wkb: bytes, relation: str) -> int | None:
     if geometry_json is None:
         return None
     return int(bool(_RELATIONS[relation](_prepared(query_wkb), shapely.from_geojson(geometry_json))))
@@ -276,6 +286,9 @@ class SQLiteCatalog:
                 " OR id IN (SELECT -rowid FROM items WHERE collection = ?)",
                 (collection_id, collection_id),
             )
+            conn.execute(
+                "DELETE FROM items_data WHERE rowid IN (SELECT rowid FROM items WHERE collection = ?)", (collection_id,)
+            )
             conn.execute("DELETE FROM items WHERE collection = ?", (collection_id,))
             conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
 
@@ -325,6 +338,7 @@ class SQLiteCatalog:
 
     def _write_batch(self, batch: list[CheckedItem], mode: LoadMode, report: LoadReport) -> None:
         rows: list[tuple[Any, ...]] = []
+        data: list[tuple[Any, ...]] = []
         boxes: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         stale_boxes: list[tuple[int]] = []
@@ -342,11 +356,8 @@ class SQLiteCatalog:
                     if mode == "ignore":
                         skipped += 1
                     else:
-                        refused.append(
-                            Refusal(
-                                checked.id, "id", f"already in collection {checked.collection!r} (use upsert or ignore)"
-                            )
-                        )
+                        reason = f"already in collection {checked.collection!r} (use upsert or ignore)"
+                        refused.append(Refusal(checked.id, "id", reason))
                     continue
                 max_before = max(max_before, checked.datetime - checked.start)
                 max_after = max(max_after, checked.end - checked.datetime)
@@ -362,6 +373,7 @@ class SQLiteCatalog:
                     stale_boxes.append((rowid,))
                     stale_boxes.append((-rowid,))
                     updated += 1
+                data.append((rowid, *_documents(checked)))
                 for index, box in enumerate(checked.boxes):
                     box_id = rowid if index == 0 else -rowid
                     boxes.append((box_id, box.west, box.east, box.south, box.north, checked.start, checked.end, rowid))
@@ -371,6 +383,8 @@ class SQLiteCatalog:
                 conn.executemany(_INSERT_ITEM, rows)
             if updates:
                 conn.executemany(_UPDATE_ITEM, updates)
+            if data:
+                conn.executemany(_UPSERT_DATA, data)
             if boxes:
                 conn.executemany(_INSERT_BOX, boxes)
             self._widen_durations(conn, max_before, max_after)
@@ -410,7 +424,9 @@ class SQLiteCatalog:
         row = (
             self._conn()
             .execute(
-                "SELECT body, properties, geometry FROM items WHERE collection = ? AND id = ?", (collection_id, item_id)
+                "SELECT d.body, d.properties, d.geometry FROM items AS i JOIN items_data AS d ON d.rowid = i.rowid"
+                " WHERE i.collection = ? AND i.id = ?",
+                (collection_id, item_id),
             )
             .fetchone()
         )
@@ -427,6 +443,7 @@ class SQLiteCatalog:
                 raise NotFoundError(f"item {item_id!r} is not in collection {collection_id!r}", field="item")
             conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (found[0], -found[0]))
             conn.execute("DELETE FROM items WHERE rowid = ?", (found[0],))
+            conn.execute("DELETE FROM items_data WHERE rowid = ?", (found[0],))
 
     # search ---------------------------------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchPage:
@@ -441,16 +458,15 @@ class SQLiteCatalog:
         if parsed.token:
             keyset_sql, keyset_params = _keyset(sort, parsed, decode_token(parsed.token))
         conditions = [*where, keyset_sql] if keyset_sql else where
-        select_cols = ", ".join(f"{expr.sql}" for expr, _ in sort)
-        select_params = [p for expr, _ in sort for p in expr.params]
-        order = ", ".join(f"{expr.sql} {direction.upper()}" for expr, direction in sort)
-        order_params = select_params
+        sort_params = [p for expr, _ in sort for p in expr.params]
+        if any("d." in expr.sql for expr, _ in sort) and "items_data" not in source:
+            source += " JOIN items_data AS d ON d.rowid = i.rowid"
         sql = (
-            f"SELECT i.body, i.properties, i.geometry, {select_cols} FROM {source}"
+            f"SELECT i.rowid, {', '.join(expr.sql for expr, _ in sort)} FROM {source}"
             + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
-            + f" ORDER BY {order} LIMIT ?"
+            + f" ORDER BY {', '.join(f'{expr.sql} {direction.upper()}' for expr, direction in sort)} LIMIT ?"
         )
-        all_params = [*select_params, *params, *keyset_params, *order_params, parsed.limit + 1]
+        all_params = [*sort_params, *params, *keyset_params, *sort_params, parsed.limit + 1]
         try:
             rows = conn.execute(sql, all_params).fetchall()
         except sqlite3.OperationalError as exc:
@@ -458,15 +474,28 @@ class SQLiteCatalog:
         next_token = None
         if len(rows) > parsed.limit:
             rows = rows[: parsed.limit]
-            last = rows[-1]
             signature = [[key.field, key.direction] for key in parsed.sortby]
-            next_token = encode_token([_TOKEN_VERSION, signature, list(last[3:])])
-        items = [apply_fields(_item(row[0], row[1], row[2]), parsed.fields) for row in rows]
+            next_token = encode_token([_TOKEN_VERSION, signature, list(rows[-1][1:])])
+        items = [apply_fields(item, parsed.fields) for item in self._fetch(conn, [row[0] for row in rows])]
         matched = None
         if parsed.count:
             count_sql = f"SELECT count(*) FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
             matched = conn.execute(count_sql, params).fetchone()[0]
         return SearchPage(items=items, number_matched=matched, next_token=next_token)
+
+    @staticmethod
+    def _fetch(conn: sqlite3.Connection, rowids: list[int]) -> list[Item]:
+        """The documents of ``rowids``, in that order."""
+        if not rowids:
+            return []
+        found: dict[int, Item] = {}
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT rowid, body, properties, geometry FROM items_data WHERE rowid IN ({marks})"
+            for rowid, body, properties, geometry in conn.execute(sql, chunk):
+                found[rowid] = _item(body, properties, geometry)
+        return [found[rowid] for rowid in rowids]
 
     def iter_items(self, request: SearchRequest) -> Iterator[Item]:
         """Every matching item, streamed page by page (``limit`` is the page size, not a cap)."""
@@ -491,6 +520,7 @@ class SQLiteCatalog:
         return sort
 
     def _where(self, conn: sqlite3.Connection, parsed: ParsedSearch) -> tuple[str, list[str], list[Any]]:
+        """FROM clause, AND-ed conditions and their parameters (in textual order) for a search."""
         conditions: list[str] = []
         params: list[Any] = []
         source = "items AS i"
@@ -500,7 +530,7 @@ class SQLiteCatalog:
             time_range = (start, end) if parsed.time else None
             subquery, sub_params = _rtree_subquery(list(parsed.boxes), time_range)
             area = sum((b.east - b.west) * (b.north - b.south) for b in parsed.boxes)
-            if area < _RTREE_DRIVES_BELOW:
+            if area < _RTREE_DRIVES_BELOW:  # few candidates: walk the R*Tree, then look the items up
                 source = f"({subquery}) AS r CROSS JOIN items AS i"
                 conditions.append("i.rowid = r.item")
             else:
@@ -526,9 +556,12 @@ class SQLiteCatalog:
             sql, filter_params = CQL2Compiler(lambda boxes: _rtree_subquery(boxes, None)).compile(parsed.filter)
             conditions.append(sql)
             params.extend(filter_params)
-        if parsed.geometry is not None:
-            conditions.append("se_geom(i.geometry, ?, 'intersects')")
-            params.append(shapely.to_wkb(shapely.geometry.shape(parsed.geometry)))
+        if parsed.geometry is not None and parsed.boxes is not None:
+            sql, exact_params = exact_intersects(parsed.geometry, parsed.boxes)
+            conditions.append(sql)
+            params.extend(exact_params)
+        if any("d." in condition for condition in conditions):
+            source += " JOIN items_data AS d ON d.rowid = i.rowid"
         return source, conditions, params
 
     @staticmethod
@@ -570,12 +603,23 @@ class SQLiteCatalog:
             counts = grouped("CAST(min(i.cloud_cover, 99.999999) / ? AS INTEGER) * ?", [width, width])
             return frequency_result(spec, [(None if k is None else int(k), n) for k, n in counts])
         if spec.kind == "geohash_frequency":
-            return frequency_result(spec, grouped("substr(i.geohash, 1, ?)", [spec.parameter]))
+            # geohash cells are a 2^a x 2^b grid: group in SQL by grid cell, name each cell by its centre
+            lon_cells, lat_cells = 2 ** ((5 * spec.parameter + 1) // 2), 2 ** (5 * spec.parameter // 2)
+            x = "min(CAST(((i.minx + i.maxx) / 2 + 180) / 360 * ? AS INTEGER), ? - 1)"
+            y = "min(CAST(((i.miny + i.maxy) / 2 + 90) / 180 * ? AS INTEGER), ? - 1)"
+            sql = f"SELECT {x} AS gx, {y} AS gy, count(*) FROM {source}{where_sql} GROUP BY gx, gy"
+            cells = conn.execute(sql, [lon_cells, lon_cells, lat_cells, lat_cells, *params])
+            counts = [
+                (geohash((gx + 0.5) * 360 / lon_cells - 180, (gy + 0.5) * 180 / lat_cells - 90, spec.parameter), n)
+                for gx, gy, n in cells
+            ]
+            return frequency_result(spec, counts)
         if spec.kind == "geohex_grid_frequency":
-            merged: dict[str | None, int] = {}
-            for cell, n in grouped("i.h3"):
-                key = None if cell is None else _h3_parent(cell, spec.parameter)
-                merged[key] = merged.get(key, 0) + n
+            merged: dict[str, int] = {}
+            sql = f"SELECT (i.miny + i.maxy) / 2, (i.minx + i.maxx) / 2 FROM {source}{where_sql}"
+            for lat, lon in conn.execute(sql, params):
+                cell = h3.latlng_to_cell(lat, lon, spec.parameter)
+                merged[cell] = merged.get(cell, 0) + 1
             return frequency_result(spec, list(merged.items()))
         if spec.kind == "property_frequency":
             expr = property_expr(spec.parameter)
@@ -628,36 +672,66 @@ class _Transaction:
 
 
 def _columns(checked: CheckedItem) -> tuple[Any, ...]:
-    item = checked.item
+    """The searchable columns of ``items`` (after rowid, collection, id)."""
+    properties = checked.item["properties"]
     box = checked.boxes[0]
-    lon, lat = (box.west + box.east) / 2, (box.south + box.north) / 2
-    body = {k: v for k, v in item.items() if k != "properties" and k != "geometry"}
-    if "collection" not in body:
-        body["collection"] = checked.collection
     return (
         checked.datetime,
         checked.start,
         checked.end,
         checked.cloud_cover,
-        h3.str_to_int(h3.latlng_to_cell(lat, lon, MAX_H3_RESOLUTION)),
-        geohash(lon, lat, MAX_GEOHASH_PRECISION),
-        orjson.dumps(item["properties"]).decode(),
-        orjson.dumps(item["geometry"]).decode(),
-        orjson.dumps(body).decode(),
+        _scalar(properties.get("platform")),
+        _scalar(properties.get("grid:code")),
+        _scalar(properties.get("sat:relative_orbit")),
+        box.west,
+        box.south,
+        box.east,
+        box.north,
     )
 
 
-def _h3_parent(cell: int, resolution: int) -> str:
-    return str(h3.cell_to_parent(h3.int_to_str(cell), resolution))
+def _scalar(value: Any) -> Any:
+    """What ``json_extract`` would give for a property, so a column and the JSON always agree."""
+    if value is None or isinstance(value, str | int | float):
+        return int(value) if isinstance(value, bool) else value
+    return orjson.dumps(value).decode()
 
 
-def _item(body: str, properties: str, geometry: str) -> Item:
-    rest = orjson.loads(body)
+def _documents(checked: CheckedItem) -> tuple[str, bytes, bytes]:
+    """properties (JSON text, for json_extract), geometry (JSON), the rest (JSON, LZ4-compressed)."""
+    item = checked.item
+    body = {k: v for k, v in item.items() if k != "properties" and k != "geometry"}
+    if "collection" not in body:
+        body["collection"] = checked.collection
+    return (
+        orjson.dumps(item["properties"]).decode(),
+        orjson.dumps(item["geometry"]),
+        bytes(cramjam.lz4.compress_block(orjson.dumps(body))),
+    )
+
+
+def _item(body: bytes, properties: str, geometry: bytes) -> Item:
+    rest = orjson.loads(bytes(cramjam.lz4.decompress_block(body)))
     rest["properties"] = orjson.loads(properties)
     rest["geometry"] = orjson.loads(geometry)
     ordered = {key: rest.pop(key) for key in _ITEM_KEY_ORDER if key in rest}
     ordered.update(rest)
     return ordered
+
+
+def exact_intersects(geometry: dict[str, Any], boxes: tuple[Box, ...]) -> tuple[str, list[Any]]:
+    """Footprint meets ``geometry``: sure when an item's box lies inside a rectangular query, else shapely."""
+    shape = shapely.geometry.shape(geometry)
+    test = "se_geom(d.geometry, ?, 'intersects')"
+    params: list[Any] = [shapely.to_wkb(shape)]
+    rectangular = all(shapely.equals(shapely.box(b.west, b.south, b.east, b.north), shape) for b in boxes[:1])
+    if len(boxes) > 1:  # a bbox split at the antimeridian is two rectangles
+        rectangular = shapely.equals(shapely.union_all([shapely.box(*b) for b in boxes]), shape)
+    if not rectangular:
+        return test, params
+    inside = " OR ".join("(i.minx >= ? AND i.maxx <= ? AND i.miny >= ? AND i.maxy <= ?)" for _ in boxes)
+    inside_params = [v for b in boxes for v in (b.west, b.east, b.south, b.north)]
+    return f"({inside} OR {test})", [*inside_params, *params]
 
 
 def _rtree_subquery(boxes: list[Box], time_range: tuple[float | None, float | None] | None) -> tuple[str, list[Any]]:

@@ -17,7 +17,14 @@ from snapearth.errors import InvalidInputError
 
 # Properties held in their own columns (indexed or cheap); everything else is read from the JSON.
 TIME_COLUMNS = {"datetime": "i.datetime", "start_datetime": "i.start_datetime", "end_datetime": "i.end_datetime"}
-VALUE_COLUMNS = {"id": "i.id", "collection": "i.collection", "eo:cloud_cover": "i.cloud_cover"}
+VALUE_COLUMNS = {
+    "id": "i.id",
+    "collection": "i.collection",
+    "eo:cloud_cover": "i.cloud_cover",
+    "platform": "i.platform",
+    "grid:code": "i.grid_code",
+    "sat:relative_orbit": "i.relative_orbit",
+}
 NOT_NULL_COLUMNS = frozenset({"i.id", "i.collection", "i.datetime", "i.start_datetime", "i.end_datetime"})
 
 _COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -53,10 +60,10 @@ def property_expr(name: str) -> SqlExpr:
     if name in VALUE_COLUMNS:
         return SqlExpr(VALUE_COLUMNS[name])
     if name == "geometry":
-        return SqlExpr("i.geometry", "geometry")
+        return SqlExpr("d.geometry", "geometry")
     if name.startswith(("assets.", "links.")) or name in ("bbox", "assets", "links"):
         raise InvalidInputError(f"filter: property {name!r} is not queryable (item properties only)", field="filter")
-    return SqlExpr("json_extract(i.properties, ?)", params=[json_path(name)])
+    return SqlExpr("json_extract(d.properties, ?)", params=[json_path(name)])
 
 
 class CQL2Compiler:
@@ -238,7 +245,7 @@ class CQL2Compiler:
             op = _SWAPPED_SPATIAL.get(op, op)
         geometry = _literal_geometry(literal)
         wkb = shapely.to_wkb(shapely.geometry.shape(geometry))
-        exact = SqlExpr("se_geom(i.geometry, ?, ?)", "bool", [wkb, op[2:]])
+        exact = SqlExpr("se_geom(d.geometry, ?, ?)", "bool", [wkb, op[2:]])
         if op == "s_disjoint":
             return exact
         prefilter_sql, prefilter_params = self._rtree_subquery(geometry_boxes(geometry))
@@ -259,20 +266,20 @@ class CQL2Compiler:
         path, literal = json_path(name), orjson.dumps(right).decode()
         contains = (
             "NOT EXISTS (SELECT 1 FROM json_each(?) b"
-            " WHERE b.value NOT IN (SELECT value FROM json_each(i.properties, ?)))"
+            " WHERE b.value NOT IN (SELECT value FROM json_each(d.properties, ?)))"
         )
         contained = (
-            "NOT EXISTS (SELECT 1 FROM json_each(i.properties, ?) a"
+            "NOT EXISTS (SELECT 1 FROM json_each(d.properties, ?) a"
             " WHERE a.value NOT IN (SELECT value FROM json_each(?)))"
         )
-        is_array = "json_type(i.properties, ?) = 'array'"
+        is_array = "json_type(d.properties, ?) = 'array'"
         if op == "a_contains":
             return SqlExpr(f"({is_array} AND {contains})", "bool", [path, literal, path])
         if op == "a_containedby":
             return SqlExpr(f"({is_array} AND {contained})", "bool", [path, path, literal])
         if op == "a_overlaps":
             overlaps = (
-                "EXISTS (SELECT 1 FROM json_each(i.properties, ?) a WHERE a.value IN (SELECT value FROM json_each(?)))"
+                "EXISTS (SELECT 1 FROM json_each(d.properties, ?) a WHERE a.value IN (SELECT value FROM json_each(?)))"
             )
             return SqlExpr(f"({overlaps})", "bool", [path, literal])
         return SqlExpr(f"({is_array} AND {contains} AND {contained})", "bool", [path, literal, path, path, literal])

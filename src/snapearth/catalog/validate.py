@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapearth.catalog.base import Collection, Item, Refusal, parse_rfc3339
-from snapearth.catalog.geometry import Box, GeometryError, geometry_boxes, validate_geojson_geometry
+from snapearth.catalog.geometry import Box, GeometryError, checked_boxes
 from snapearth.errors import InvalidInputError
 
 # Ids end up in URLs (/collections/{c}/items/{i}): no slashes, no control characters.
@@ -79,8 +79,7 @@ def check_item(item: Any, *, collection: str | None = None) -> CheckedItem:
     if geometry is None:
         raise _refuse(item_id, "geometry", "missing: items without a footprint cannot be searched")
     try:
-        validate_geojson_geometry(geometry, topology=False)
-        boxes = geometry_boxes(geometry)
+        boxes = checked_boxes(geometry)
     except GeometryError as exc:
         raise _refuse(item_id, "geometry", str(exc)) from None
     except (KeyError, TypeError, IndexError):
