@@ -236,7 +236,7 @@ def _run(task: Task) -> dict[str, Any]:
 def _records(
     scenario: Scenario, text: str, source: str, out: Path, tasks: list[Task], workers: int
 ) -> Iterator[dict[str, Any]]:
-    if workers <= 1 or len(tasks) < 64:  # a pool costs more than it saves on a small archive
+    if workers <= 1 or len(tasks) < 2 * workers:
         _init_worker(text, source, str(out))
         yield from map(_run, tasks)
         return

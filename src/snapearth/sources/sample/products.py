@@ -100,7 +100,6 @@ def write_cog(path: Path, data: np.ndarray, grid: Grid, factor: int, nodata: flo
     """A tiled, DEFLATE-compressed COG with internal overviews (GDAL's COG driver)."""
     bands = data if data.ndim == 3 else data[None]
     count, h, w = bands.shape
-    block = 128 if max(h, w) > 128 else 32
     with rasterio.open(
         path,
         "w",
@@ -113,8 +112,8 @@ def write_cog(path: Path, data: np.ndarray, grid: Grid, factor: int, nodata: flo
         transform=grid.transform(factor),
         nodata=nodata,
         compress="DEFLATE",
-        predictor=2 if bands.dtype.kind in "iu" and count == 1 else 1,
-        blocksize=block,
+        predictor="YES" if bands.dtype.kind in "iu" else "NO",
+        blocksize=128,
         overview_resampling=resampling,
         overview_count=max(1, int(np.log2(max(h, w) / 32))) if max(h, w) > 32 else 1,
     ) as dst:

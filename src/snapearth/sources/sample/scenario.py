@@ -114,6 +114,16 @@ class Scenario(_Strict):
         return [e for e in self.events if e.place == place_id]
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: dates stay text, so pydantic checks them and the line is known."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _node_at(node: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
     """The deepest YAML node along a pydantic error location (to report its line)."""
     best = node
@@ -149,8 +159,8 @@ def _fail(source: str, root: yaml.Node | None, loc: tuple[int | str, ...], reaso
 def parse_scenario(text: str, source: str = "scenario") -> Scenario:
     """Validate a scenario's YAML text; errors name ``source``, the line and the field."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data: Any = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else 1

@@ -65,7 +65,7 @@ SPECTRA: dict[str, np.ndarray] = {
     "dry": _s(0.09, 0.13, 0.17, 0.21, 0.28, 0.30, 0.38, 0.30),
     "urban": _s(0.10, 0.11, 0.12, 0.13, 0.16, 0.17, 0.20, 0.18),
     "water": _s(0.06, 0.05, 0.03, 0.02, 0.012, 0.01, 0.005, 0.003),
-    "flood": _s(0.09, 0.10, 0.09, 0.07, 0.05, 0.04, 0.02, 0.015),
+    "flood": _s(0.09, 0.10, 0.09, 0.07, 0.04, 0.035, 0.02, 0.015),  # turbid, sediment-laden
     "snow": _s(0.88, 0.87, 0.85, 0.83, 0.78, 0.75, 0.08, 0.06),
     "ice": _s(0.60, 0.58, 0.55, 0.50, 0.42, 0.40, 0.05, 0.04),
     "burn": _s(0.04, 0.05, 0.06, 0.07, 0.09, 0.10, 0.17, 0.17),
@@ -329,7 +329,7 @@ class Surface:
 
 # SAR classes and their sigma0 (VV, VH) in dB at ~35 degrees incidence.
 SAR_DB: dict[int, tuple[float, float]] = {
-    0: (-21.0, -28.0),  # open water
+    0: (-23.0, -29.0),  # open water
     1: (0.0, -9.0),  # urban
     2: (-7.5, -13.0),  # forest
     3: (-15.0, -24.0),  # low vegetation, bare vegetation end member (shifted by the green fraction)
@@ -407,7 +407,7 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
             line += float(rng_for(ev.id, day.isoformat()).normal(0, 120))
             hit = (g_.elevation + model.snow_noise > line) & (cover != Cover.WATER)
             snow |= hit
-            events[ev.id] = float((hit & ~np.isin(cover, [int(c) for c in FORESTS])).mean())  # visible snow
+            events[ev.id] = float(hit.mean())
         elif ev.type == "harvest" and em.parcel_dates and day.year == ev.start.year:
             lut = np.zeros(int(g_.parcel.max()) + 1, bool)
             for pid, when in em.parcel_dates.items():
@@ -441,16 +441,18 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
         refl = burn_w * SPECTRA["burn"][:, None, None] + (1 - burn_w) * refl
         green = green * (1 - burn_w)
     forest = np.isin(cover, [int(c) for c in FORESTS])
-    snow_vis = np.where(forest, 0.35, 1.0).astype(np.float32) * (snow & (cover != Cover.GLACIER))
+    # the share of a snowy pixel that shows snow: conifers hide most of it, leafless broadleaf trees less
+    canopy = np.where(cover == Cover.CONIFER_FOREST, 0.35, np.where(cover == Cover.BROADLEAF_FOREST, 0.6, 1.0))
+    snow_vis = canopy.astype(np.float32) * (snow & (cover != Cover.GLACIER))
     refl = snow_vis * SPECTRA["snow"][:, None, None] + (1 - snow_vis) * refl
     if flood.any():
-        refl = np.where(flood[None], 0.85 * SPECTRA["flood"][:, None, None] + 0.15 * refl, refl)
+        refl = np.where(flood[None], 0.95 * SPECTRA["flood"][:, None, None] * model.texture + 0.05 * refl, refl)
 
     state = np.where(green >= 0.4, State.VEGETATION, State.NOT_VEGETATED).astype(np.uint8)
     state[(wet >= 0.5)] = State.WATER
     state[cover == Cover.WATER] = State.WATER
     state[burn_w > 0.5] = State.BURNED
-    state[snow & ~forest] = State.SNOW
+    state[snow] = State.SNOW  # under a forest canopy too: a third of the pixel is snow, NDSI says snow
     state[flood] = State.FLOOD
 
     sar = np.full((n, n), 3, np.uint8)
@@ -554,7 +556,7 @@ def render_sar(
     incidence = np.linspace(-1.0, 1.0, n, dtype=np.float32)[None, :]
     if orbit_state == "descending":
         incidence = incidence[:, ::-1]
-    wind = float(rng.uniform(0, 3)) * (cls == 0)  # wind roughens open water a little
+    wind = float(rng.uniform(0, 2)) * (cls == 0)  # wind roughens open water a little
     out = []
     for base in (vv, vh):
         speckle = 10 * np.log10(rng.gamma(4.4, 1 / 4.4, (n, n)).astype(np.float32))
