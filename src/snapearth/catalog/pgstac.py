@@ -15,10 +15,12 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import h3
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from snapearth.catalog.aggregation import AggregationSpec, frequency_result, parse_aggregations, value_result
 from snapearth.catalog.base import (
     Collection,
     Item,
@@ -28,6 +30,7 @@ from snapearth.catalog.base import (
     Refusal,
     SearchPage,
     SearchRequest,
+    parse_rfc3339,
 )
 from snapearth.catalog.search_params import ParsedSearch, apply_fields, parse_search
 from snapearth.catalog.validate import ItemRefused, check_collection, check_item
@@ -50,33 +53,58 @@ SELECT 'eo:cloud_cover', '{"type": "number", "minimum": 0, "maximum": 100}', 'BT
 WHERE NOT EXISTS (SELECT FROM pgstac.queryables WHERE name = 'eo:cloud_cover');
 """
 
-# Aggregations over pgstac's items table, filtered by pgstac's own translation of the search to a WHERE clause.
+# Aggregations over pgstac's items table, filtered by pgstac's own translation of the search to a WHERE clause
+# (stac_search_to_where, what search() runs). Kinds are a closed list; parameters reach the SQL text only as
+# integers or through format('%L'), the way pgstac builds its own queries.
 _AGGREGATE_SQL = r"""
-CREATE OR REPLACE FUNCTION snapearth.aggregate(_search jsonb, _name text, _arg double precision)
-RETURNS TABLE (key text, frequency bigint) AS $$
+CREATE OR REPLACE FUNCTION snapearth.aggregate(_search jsonb, _kind text, _param text DEFAULT NULL)
+RETURNS TABLE (key jsonb, frequency bigint) AS $$
 DECLARE
     _where text := pgstac.stac_search_to_where(_search);
+    _x text := '((ST_XMin(geometry) + ST_XMax(geometry)) / 2)';
+    _y text := '((ST_YMin(geometry) + ST_YMax(geometry)) / 2)';
     _expr text;
 BEGIN
-    _expr := CASE _name
-        WHEN 'collection' THEN 'collection'
-        WHEN 'month' THEN $e$to_char(datetime AT TIME ZONE 'UTC', 'YYYY-MM')$e$
-        WHEN 'year' THEN $e$to_char(datetime AT TIME ZONE 'UTC', 'YYYY')$e$
-        WHEN 'cloud_cover' THEN format(
-            $e$(floor(least(greatest((content->'properties'->>'eo:cloud_cover')::float, 0), 99.999999)
-                / %s) * %s)::text$e$,
-            _arg, _arg)
-        WHEN 'geohash' THEN format('ST_GeoHash(ST_Centroid(geometry), %s)', _arg::int)
+    IF _kind IN ('total_count', 'datetime_min', 'datetime_max') THEN
+        _expr := CASE _kind
+            WHEN 'total_count' THEN 'NULL::jsonb'
+            WHEN 'datetime_min' THEN 'to_jsonb(min(datetime))'
+            ELSE 'to_jsonb(max(datetime))'
+        END;
+        RETURN QUERY EXECUTE format('SELECT %s, count(*) FROM pgstac.items WHERE %s', _expr, _where);
+        RETURN;
+    END IF;
+    _expr := CASE _kind
+        WHEN 'collection_frequency' THEN 'to_jsonb(collection)'
+        WHEN 'datetime_frequency' THEN format(
+            $e$to_jsonb(to_char(datetime AT TIME ZONE 'UTC', %L))$e$,
+            CASE _param WHEN 'year' THEN 'YYYY' WHEN 'day' THEN 'YYYY-MM-DD' ELSE 'YYYY-MM' END)
+        WHEN 'cloud_cover_frequency' THEN format(
+            $e$to_jsonb((floor(least((content->'properties'->>'eo:cloud_cover')::float, 99.999999) / %1$s)
+                * %1$s)::int)$e$,
+            _param::int)
+        WHEN 'geohash_frequency' THEN format(
+            'to_jsonb(ST_GeoHash(ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s))', _x, _y, _param::int)
+        WHEN 'centres' THEN format('jsonb_build_array(%s, %s)', _y, _x)
+        WHEN 'property_frequency' THEN CASE _param
+            WHEN 'datetime' THEN 'to_jsonb(datetime)'
+            WHEN 'start_datetime' THEN 'to_jsonb(datetime)'
+            WHEN 'end_datetime' THEN 'to_jsonb(end_datetime)'
+            WHEN 'id' THEN 'to_jsonb(id)'
+            WHEN 'collection' THEN 'to_jsonb(collection)'
+            ELSE format($e$(content->'properties') #> %L::text[]$e$, string_to_array(_param, '.'))
+        END
     END;
     IF _expr IS NULL THEN
-        RAISE EXCEPTION 'unknown aggregation %', _name USING ERRCODE = '22023';
+        RAISE EXCEPTION 'unknown aggregation %', _kind USING ERRCODE = '22023';
     END IF;
     RETURN QUERY EXECUTE format(
-        'SELECT %s AS key, count(*) AS frequency FROM pgstac.items WHERE %s GROUP BY 1 ORDER BY 1',
-        _expr, _where);
+        'SELECT %s AS key, count(*) AS frequency FROM pgstac.items WHERE %s GROUP BY 1', _expr, _where);
 END;
 $$ LANGUAGE PLPGSQL STABLE;
 """
+
+_TIME_PROPERTIES = frozenset({"datetime", "start_datetime", "end_datetime"})
 
 _PG_MODES = {"insert": "insert", "upsert": "upsert", "ignore": "insert_ignore"}
 
@@ -374,21 +402,43 @@ class PgSTACCatalog:
             page_request = page_request.model_copy(update={"token": page.next_token})
 
     def aggregate(self, request: SearchRequest, aggregations: list[str]) -> dict[str, Any]:
+        """The aggregation extension's results (names and shapes of ``catalog.aggregation``), computed in SQL."""
+        specs = parse_aggregations(aggregations)
         parsed = parse_search(request)
         body = to_pgstac_search(parsed)
-        body.pop("sortby", None)
-        result: dict[str, Any] = {}
+        for unused in ("sortby", "token", "limit", "conf"):
+            body.pop(unused, None)
+        results = []
         with self._pool.connection() as conn:
-            for spec in aggregations:
-                name, arg = parse_aggregation(spec)
-                try:
-                    rows = conn.execute(
-                        "SELECT key, frequency FROM snapearth.aggregate(%s, %s, %s)", (Jsonb(body), name, arg)
-                    ).fetchall()
-                except (psycopg.errors.RaiseException, psycopg.errors.DataError) as exc:
-                    raise _search_error(exc, parsed) from None
-                result[spec] = [{"key": key, "frequency": int(count)} for key, count in rows if key is not None]
-        return result
+            for spec in specs:
+                results.append(self._aggregate_one(conn, spec, body, parsed))
+        return {"aggregations": results}
+
+    def _aggregate_one(
+        self, conn: psycopg.Connection[Any], spec: AggregationSpec, body: dict[str, Any], parsed: ParsedSearch
+    ) -> dict[str, Any]:
+        kind = "centres" if spec.kind == "geohex_grid_frequency" else spec.kind
+        param = None if spec.parameter is None else str(spec.parameter)
+        try:
+            rows = conn.execute(
+                "SELECT key, frequency FROM snapearth.aggregate(%s, %s, %s)", (Jsonb(body), kind, param)
+            ).fetchall()
+        except (psycopg.errors.RaiseException, psycopg.errors.DataError) as exc:
+            raise _search_error(exc, parsed) from None
+        if spec.kind == "total_count":
+            return value_result(spec, int(rows[0][1]), "integer")
+        if spec.kind in ("datetime_min", "datetime_max"):
+            value = rows[0][0]
+            return value_result(spec, None if value is None else _iso(value), "datetime")
+        if spec.kind == "geohex_grid_frequency":
+            cells: dict[str, int] = {}
+            for (lat, lon), count in rows:
+                cell = h3.latlng_to_cell(lat, lon, spec.parameter)
+                cells[cell] = cells.get(cell, 0) + int(count)
+            return frequency_result(spec, list(cells.items()))
+        if spec.kind == "property_frequency" and spec.parameter in _TIME_PROPERTIES:
+            return frequency_result(spec, [(None if k is None else _iso(k), int(n)) for k, n in rows])
+        return frequency_result(spec, [(key, int(count)) for key, count in rows])
 
     # records ---------------------------------------------------------------------------------------------------
 
@@ -464,30 +514,6 @@ def check_token(token: str) -> None:
         raise InvalidInputError("token: not a continuation token this catalog issued", field="token") from None
 
 
-def parse_aggregation(spec: str) -> tuple[str, float | None]:
-    """``collection``, ``month``, ``year``, ``cloud_cover[:bin width]``, ``geohash[:precision]``."""
-    name, _, raw = spec.partition(":")
-    defaults = {"cloud_cover": 10.0, "geohash": 3.0}
-    if name in ("collection", "month", "year"):
-        if raw:
-            raise InvalidInputError(f"aggregations: {name!r} takes no argument", field="aggregations")
-        return name, None
-    if name in defaults:
-        try:
-            arg = float(raw) if raw else defaults[name]
-        except ValueError:
-            raise InvalidInputError(f"aggregations: {spec!r}: {raw!r} is not a number", field="aggregations") from None
-        if name == "cloud_cover" and not 0 < arg <= 100:
-            raise InvalidInputError(f"aggregations: {spec!r}: bin width must be in (0, 100]", field="aggregations")
-        if name == "geohash" and not (arg.is_integer() and 1 <= arg <= 12):
-            raise InvalidInputError(f"aggregations: {spec!r}: precision must be 1..12", field="aggregations")
-        return name, arg
-    raise InvalidInputError(
-        f"aggregations: unknown aggregation {spec!r} (known: collection, month, year, cloud_cover, geohash)",
-        field="aggregations",
-    )
-
-
 # --- errors ------------------------------------------------------------------------------------------------------
 
 
@@ -513,6 +539,11 @@ def _search_error(exc: psycopg.Error, parsed: ParsedSearch) -> InvalidInputError
         field = "filter" if parsed.time is None else "datetime"
         return InvalidInputError(f"{field}: {message}", field=field)
     return InvalidInputError(f"filter: {message}", field="filter")
+
+
+def _iso(value: str) -> str:
+    """A timestamp as the catalog writes it everywhere (``...Z``, microseconds only when there are some)."""
+    return parse_rfc3339(value).isoformat().replace("+00:00", "Z")
 
 
 def _check_record_key(namespace: str, key: str) -> None:
