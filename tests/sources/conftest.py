@@ -70,7 +70,9 @@ def make_gateway(replay: ReplayServer, eodag_home: Path, sleeps: Sleeps) -> Call
     def make(*providers: str, page_size: int = 100, extra: dict[str, Any] | None = None) -> EodagGateway:
         overrides = {name: conf for name, conf in endpoints(replay).items() if name in providers}
         for name, conf in (extra or {}).items():
-            overrides[name] = {**overrides.get(name, {}), **conf}
+            base = overrides.setdefault(name, {})
+            for key, value in conf.items():
+                base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
         return EodagGateway(
             cfg_dir=eodag_home,
             providers=tuple(providers),

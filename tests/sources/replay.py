@@ -46,6 +46,7 @@ class ReplayServer:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.log: list[tuple[str, str]] = []
+        self.bodies: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         server = self
 
@@ -90,9 +91,14 @@ class ReplayServer:
         with self._lock:
             return [path for _, path in self.log if path.startswith(prefix)]
 
+    def json_bodies_to(self, prefix: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(body) for path, body in self.bodies if path.startswith(prefix) and body]
+
     def dispatch(self, method: str, raw_path: str, body: bytes) -> Response:
         with self._lock:
             self.log.append((method, raw_path))
+            self.bodies.append((raw_path, body))
         split = urlsplit(raw_path)
         query = parse_qs(split.query, keep_blank_values=True)
         for route in self.routes:
@@ -143,11 +149,14 @@ class StacPages:
         self.server = server
         self.prefix = prefix
         self.features = sorted(features, key=lambda f: f["properties"]["datetime"])
+        self.broken_offsets: set[int] = set()  # pages (by offset) answering 500
 
     def __call__(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
         params: dict[str, Any] = json.loads(body) if body else {k: v[0] for k, v in query.items()}
         limit = int(params.get("limit") or 10)
         start = int(params.get("token") or params.get("next") or 0)
+        if start in self.broken_offsets:
+            return 500, {}, b'{"code": "InternalServerError"}'
         selected = self.features
         window = params.get("datetime")
         if window:

@@ -66,7 +66,7 @@ def harvest_items(make_gateway: Any, replay: ReplayServer, provider: str) -> tup
 def test_every_kept_field_matches_the_recorded_answer(make_gateway, replay, provider):
     records, items = harvest_items(make_gateway, replay, provider)
     assert len(items) == len(records) > 0
-    rows_of, fields_of = PROVIDERS[provider]
+    rows_of, _ = PROVIDERS[provider]
     for record in records:
         item = items[_record_name(provider, record)]
         mismatches = []

@@ -309,6 +309,8 @@ class EodagGateway:
             "limit": self.page_limit(provider),
             "count": False,
             "raise_errors": True,
+            # our parameters are area, dates and collection only: no need for EODAG to fetch queryables first
+            "validate": False,
         }
         if start is not None:
             kwargs["start"] = start.isoformat().replace("+00:00", "Z")

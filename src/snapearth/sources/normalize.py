@@ -332,6 +332,9 @@ def _geometry(feature: dict[str, Any], provider: str) -> tuple[dict[str, Any], l
             )
         geom = fixed
     west, south, east, north = geom.bounds
+    if (west, south, east, north) == (-180.0, -90.0, 180.0, 90.0):
+        # EODAG puts the whole world where a provider gave no footprint; no Sentinel scene is that big
+        raise ProviderError(f"{provider}: product {feature.get('id')!r} has no footprint", field="geometry")
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise ProviderError(f"{provider}: product {feature.get('id')!r}: footprint outside lon/lat", field="geometry")
     return json.loads(shapely.to_geojson(geom)), [west, south, east, north]
