@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "snapearth.earthsearch.cli",
     "snapearth.sources.cli",
     "snapearth.sources.sample.cli",
+    "snapearth.processing.cli",
 ]
 
 

@@ -26,7 +26,7 @@ def dask_scheduler() -> Iterator[str]:
     """A real in-process Dask cluster; the server reaches it by address (``SNAPEARTH_DASK_SCHEDULER``)."""
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")
     yield cluster.scheduler_address
     cluster.close()
 

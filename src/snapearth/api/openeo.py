@@ -35,10 +35,9 @@ from snapearth.processing.execute import graph_of
 from snapearth.processing.jobs import now
 from snapearth.processing.metrics import JobMetrics
 from snapearth.processing.outputs import MEDIA_TYPES
-from snapearth.processing.pricing import PriceTable
 from snapearth.processing.processes import build_registry, process_listing
 from snapearth.processing.publish import results_document
-from snapearth.processing.service import OpenEOService, ServiceConfig
+from snapearth.processing.service import OpenEOService, config_from_settings
 
 logger = logging.getLogger("snapearth.api.openeo")
 
@@ -98,19 +97,6 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def service_config(settings: Settings) -> ServiceConfig:
-    """The processing configuration from settings: work folder, Dask, price table (``DATA/openeo/prices.yaml``)."""
-    workdir = (settings.data / "openeo").resolve()
-    prices_file = workdir / "prices.yaml"
-    prices = PriceTable.from_file(prices_file) if prices_file.is_file() else PriceTable()
-    return ServiceConfig(
-        workdir=workdir,
-        dask_scheduler=settings.dask_scheduler,
-        dask_workers=settings.dask_workers,
-        prices=prices,
-    )
-
-
 def create_well_known_router(prefix: str = PREFIX) -> APIRouter:
     router = APIRouter(tags=["openEO"])
 
@@ -131,7 +117,7 @@ def create_router(
 ) -> APIRouter:
     """The openEO router; ``registry`` receives the job metrics (the app's, or Prometheus' default)."""
     if service is None:
-        config = service_config(settings)
+        config = config_from_settings(settings)
         metrics = JobMetrics(lambda: _count_by_status(catalog), registry)
         service = OpenEOService(catalog, config, metrics)
     svc = service
@@ -491,4 +477,4 @@ def mount(app: FastAPI, catalog: Catalog, settings: Settings, registry: Collecto
     app.include_router(create_well_known_router())
 
 
-__all__ = ["MEDIA_TYPES", "create_router", "create_well_known_router", "mount", "service_config"]
+__all__ = ["MEDIA_TYPES", "create_router", "create_well_known_router", "mount"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from snapearth.catalog import Catalog
+from snapearth.config import Settings
 from snapearth.processing import execute
 from snapearth.processing.auth import Auth, User
 from snapearth.processing.errors import OpenEOError
@@ -41,6 +42,19 @@ class ServiceConfig:
     max_sync_output_bytes: int = 256 * 1024**2
     chunk_size: int = 2048
     prices: PriceTable = field(default_factory=lambda: PriceTable())
+
+
+def config_from_settings(settings: Settings) -> ServiceConfig:
+    """Work folder ``DATA/openeo`` (results, and the price table ``prices.yaml`` when present), Dask settings."""
+    workdir = (settings.data / "openeo").resolve()
+    prices_file = workdir / "prices.yaml"
+    prices = PriceTable.from_file(prices_file) if prices_file.is_file() else PriceTable()
+    return ServiceConfig(
+        workdir=workdir,
+        dask_scheduler=settings.dask_scheduler,
+        dask_workers=settings.dask_workers,
+        prices=prices,
+    )
 
 
 @dataclass
@@ -88,7 +102,7 @@ class OpenEOService:
                         n_workers=self.config.dask_workers,
                         threads_per_worker=self.config.dask_threads_per_worker,
                         processes=self.config.dask_processes,
-                        dashboard_address=None,
+                        dashboard_address=":0",
                     )
                     self._client = Client(self._cluster, set_as_default=False)
                 ensure_task_stream(self._client)
