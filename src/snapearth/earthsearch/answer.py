@@ -9,8 +9,9 @@ part degrades to neutral when the catalog has no signatures or events.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from snapearth.catalog.base import Catalog, SearchRequest, parse_rfc3339
@@ -20,7 +21,8 @@ from snapearth.errors import InvalidInputError, NotFoundError
 
 EVENTS = "events"
 IMAGE_COLLECTIONS = [SENTINEL2, SENTINEL1]
-MAX_CANDIDATES = 400
+MAX_CANDIDATES = 200
+EVENT_MARGIN = timedelta(days=3)
 MAX_LIMIT = 100
 
 # theme -> (signature property that shows it, the value at which the evidence is full, event types)
@@ -96,8 +98,14 @@ class Answerer:
         return self.answer(parsed, limit=limit)
 
     # -- searching ------------------------------------------------------------------------------------
-    def _request(self, parsed: ParsedQuery, collections: list[str], limit: int) -> SearchRequest:
-        span = parsed.datetime_range
+    def _request(
+        self,
+        parsed: ParsedQuery,
+        collections: list[str],
+        limit: int,
+        span: tuple[datetime, datetime] | None = None,
+    ) -> SearchRequest:
+        span = span or parsed.datetime_range
         query: dict[str, dict[str, Any]] | None = None
         if parsed.max_cloud_cover is not None and collections == [SENTINEL2]:
             query = {"eo:cloud_cover": {"lte": parsed.max_cloud_cover}}
@@ -140,12 +148,14 @@ class Answerer:
     # -- answering ------------------------------------------------------------------------------------
     def answer(self, parsed: ParsedQuery, *, limit: int = 10) -> dict[str, Any]:
         collections = self.image_collections(parsed)
+        events = self.events(parsed)
+        span = self.search_span(parsed, events)
         candidates: list[dict[str, Any]] = []
         if collections:
-            candidates = self._search(self._request(parsed, collections, MAX_CANDIDATES))
-        events = self.events(parsed)
+            candidates = self._search(self._request(parsed, collections, MAX_CANDIDATES, span))
         linked = _event_links(events)
-        ranked = sorted((self.score(item, parsed, linked) for item in candidates), key=lambda r: -r.score)
+        normal = _normal_levels(candidates, parsed.themes)
+        ranked = sorted((self.score(item, parsed, linked, span, normal) for item in candidates), key=lambda r: -r.score)
         features = []
         for entry in ranked[:limit]:
             item = dict(entry.item)
@@ -167,7 +177,32 @@ class Answerer:
             "notes": parsed.notes + _advice(parsed, collections, candidates),
         }
 
-    def score(self, item: dict[str, Any], parsed: ParsedQuery, linked: dict[str, list[tuple[str, str, str]]]) -> Ranked:
+    @staticmethod
+    def search_span(parsed: ParsedQuery, events: list[dict[str, Any]]) -> tuple[datetime, datetime] | None:
+        """The asked period, stretched to the whole of the asked-about events that overlap it
+        ("floods in Valencia November 2024": the flood began on 29 October)."""
+        span = parsed.datetime_range
+        if span is None or not parsed.themes or not events:
+            return span
+        start, end = span
+        for event in events:
+            props = event.get("properties", {})
+            try:
+                first = parse_rfc3339(props.get("start_datetime") or props["datetime"])
+                last = parse_rfc3339(props.get("end_datetime") or props.get("start_datetime") or props["datetime"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            start, end = min(start, first - EVENT_MARGIN), max(end, last + EVENT_MARGIN)
+        return start, end
+
+    def score(
+        self,
+        item: dict[str, Any],
+        parsed: ParsedQuery,
+        linked: dict[str, list[tuple[str, str, str]]],
+        span: tuple[datetime, datetime] | None = None,
+        normal: dict[tuple[str, str], float] | None = None,
+    ) -> Ranked:
         props = item.get("properties", {})
         reasons: list[str] = []
         # spatial fit: the share of the asked area the image covers, mildly preferring tight footprints
@@ -181,7 +216,7 @@ class Answerer:
         # temporal fit: inside the interval = 1, decaying outside (the catalog search already filters)
         time_fit = 1.0
         when = _item_time(item)
-        span = parsed.datetime_range
+        span = span or parsed.datetime_range
         if span is not None and when is not None:
             if span[0] <= when <= span[1]:
                 reasons.append(f"taken {when:%Y-%m-%d}, within the period")
@@ -209,8 +244,13 @@ class Answerer:
                 value = props.get(prop) if prop else None
                 evidence = 0.0
                 if prop and isinstance(value, (int, float)):
-                    evidence = min(float(value) / full, 1.0)
-                    reasons.append(f"{prop.split(':', 1)[1].replace('_', ' ')} {float(value):.2f}")
+                    # how far above its usual level (other images of the same kind), trusted as far as it is seen
+                    usual = (normal or {}).get((str(item.get("collection")), prop), 0.0)
+                    level = min(float(value) / full, 1.0)
+                    anomaly = min(max(float(value) - usual, 0.0) / full, 1.0)
+                    evidence = (0.4 * level + 0.6 * anomaly) * max(0.1, cloud_fit)
+                    label = prop.split(":", 1)[1].replace("_", " ")
+                    reasons.append(f"{label} {float(value):.2f} (usually {usual:.2f})")
                 for event_id, event_type, role in linked.get(str(item.get("id")), []):
                     if event_type in types:
                         evidence = max(evidence, 1.0 if role == "after" else 0.3)
@@ -258,6 +298,19 @@ class Answerer:
             "event": None,
             "reason": "earliest and latest well-ranked images of the period",
         }
+
+
+def _normal_levels(candidates: list[dict[str, Any]], themes: list[str]) -> dict[tuple[str, str], float]:
+    """(collection, signature property) -> its median over the candidates: the place's usual level."""
+    props = {THEME_EVIDENCE[t][0] for t in themes if THEME_EVIDENCE[t][0]}
+    values: dict[tuple[str, str], list[float]] = {}
+    for item in candidates:
+        p = item.get("properties", {})
+        for prop in props:
+            value = p.get(prop or "")
+            if isinstance(value, (int, float)):
+                values.setdefault((str(item.get("collection")), str(prop)), []).append(float(value))
+    return {key: statistics.median(v) for key, v in values.items()}
 
 
 def _event_links(events: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, str]]]:

@@ -120,6 +120,14 @@ class Gazetteer:
         point = (float(rest[0][0]), float(rest[0][1])) if rest else None
         return Place(eid, name, kind, country, tuple(bbox), float(importance), point, matched)
 
+    def key_priorities(self) -> dict[str, float]:
+        """Every name key with the importance of its most important place (for completion)."""
+        entries = self._entries
+        return {
+            key: max(float(entries[i][4]) + (1.0 if entries[i][2] in EUROPE else 0.0) for i in ids)
+            for key, ids in self._index.items()
+        }
+
     def candidates(self, key: str) -> list[Place]:
         """Places named ``key`` (already a ``name_key``), best first."""
         ids = self._index.get(key)
