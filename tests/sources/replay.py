@@ -46,6 +46,7 @@ class ReplayServer:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.log: list[tuple[str, str]] = []
+        self._request = threading.local()  # the request being answered, per server thread
         self.bodies: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         server = self
@@ -57,6 +58,7 @@ class ReplayServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                server._request.range = self.headers.get("Range")
                 status, headers, payload = server.dispatch(self.command, self.path, body)
                 self.send_response(status)
                 headers.setdefault("Content-Type", "application/json")
@@ -128,6 +130,30 @@ class ReplayServer:
     def json(self, document: Any) -> Callable[..., Response]:
         payload = json.dumps(document).encode()
         return lambda method, path, query, body: (200, {}, payload)
+
+    def files(self, contents: dict[str, bytes], ranges: list[str] | None = None) -> Callable[..., Response]:
+        """Serve bytes by path, honouring ``Range: bytes=N-`` (206) like object stores do."""
+
+        def handler(method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
+            if path not in contents:
+                return 404, {"Content-Type": "text/plain"}, b"NoSuchKey"
+            data = contents[path]
+            wanted = getattr(self._request, "range", None)
+            if wanted and ranges is not None:
+                ranges.append(wanted)
+            match = re.fullmatch(r"bytes=(\d+)-", wanted or "")
+            if match:
+                start = int(match[1])
+                if start >= len(data):
+                    return 416, {"Content-Range": f"bytes */{len(data)}"}, b""
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}",
+                }
+                return 206, headers, data[start:]
+            return 200, {"Content-Type": "application/octet-stream"}, data
+
+        return handler
 
     def oidc(self) -> Callable[..., Response]:
         """The OpenID discovery document Keycloak-based providers (CDSE, Creodias) read at start."""

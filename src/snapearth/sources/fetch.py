@@ -119,19 +119,20 @@ class Fetcher:
         folder = self.cache_dir / report.collection / item["id"]
         folder.mkdir(parents=True, exist_ok=True)
         updated = copy.deepcopy(item)
+        errors: list[SnapEarthError] = []
         for key in keys:
             try:
                 done = self._fetch_asset(item, key, folder)
             except SnapEarthError as error:
                 report.failed[key] = error.message
+                errors.append(error)
                 continue
             report.assets.append(done)
             updated["assets"][key] = self._pointing_home(item["assets"][key], done, item)
         if report.assets:
             self.catalog.add_items([updated], mode="upsert")
-        if report.failed and not report.assets:
-            first = next(iter(report.failed.values()))
-            raise ProviderError(f"no asset of {item_id!r} could be downloaded: {first}", field="assets")
+        if errors and not report.assets:
+            raise errors[0]  # nothing came: the first reason (missing credentials, bad checksum...) is the answer
         return report
 
     @staticmethod
