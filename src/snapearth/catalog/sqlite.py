@@ -316,6 +316,8 @@ class SQLiteCatalog:
             except ItemRefused as refused:
                 report.refused.append(refused.refusal)
                 continue
+            if checked.collection not in known:  # a streamed static catalog creates its collections as it goes
+                known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
             if checked.collection not in known:
                 report.refused.append(
                     Refusal(

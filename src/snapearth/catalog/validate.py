@@ -9,14 +9,16 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from snapearth.catalog.base import Collection, Item, Refusal, parse_rfc3339
+from snapearth.catalog.base import Collection, Item, Refusal
 from snapearth.catalog.geometry import Box, GeometryError, checked_boxes
 from snapearth.errors import InvalidInputError
 
 # Ids end up in URLs (/collections/{c}/items/{i}): no slashes, no control characters.
 _ID_PATTERN = re.compile(r"^[^/\\\x00-\x1f?#]{1,256}$")
+_ID_FORBIDDEN = frozenset("/\\?#")
 
 
 class ItemRefused(InvalidInputError):
@@ -52,7 +54,8 @@ def _epoch(item_id: str, properties: dict[str, Any], name: str) -> float | None:
     if not isinstance(value, str):
         raise _refuse(item_id, f"properties.{name}", f"expected an RFC 3339 string, got {type(value).__name__}")
     try:
-        return parse_rfc3339(value).timestamp()
+        parsed = datetime.fromisoformat(value)  # Python 3.11 reads RFC 3339, 'Z' included
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).timestamp()
     except ValueError:
         raise _refuse(item_id, f"properties.{name}", f"unparseable date-time {value!r}") from None
 
@@ -64,7 +67,7 @@ def check_item(item: Any, *, collection: str | None = None) -> CheckedItem:
     item_id = item.get("id")
     if not isinstance(item_id, str) or not item_id:
         raise _refuse(None, "id", "missing or not a non-empty string")
-    if not _ID_PATTERN.match(item_id):
+    if len(item_id) > 256 or not item_id.isprintable() or _ID_FORBIDDEN.intersection(item_id):
         raise _refuse(item_id, "id", "must be 1-256 characters without '/', '\\', '?', '#' or control characters")
     if item.get("type", "Feature") != "Feature":
         raise _refuse(item_id, "type", f"expected 'Feature', got {item.get('type')!r}")
@@ -113,11 +116,14 @@ def check_item(item: Any, *, collection: str | None = None) -> CheckedItem:
     if not isinstance(assets, dict):
         raise _refuse(item_id, "assets", "must be an object of assets")
     for key, asset in assets.items():
-        if not isinstance(asset, dict) or not isinstance(asset.get("href"), str):
+        if type(asset) is not dict or type(asset.get("href")) is not str:
             raise _refuse(item_id, f"assets.{key}.href", "every asset needs an 'href' string")
     links = item.get("links", [])
-    if not isinstance(links, list) or not all(isinstance(link, dict) and "href" in link for link in links):
+    if type(links) is not list:
         raise _refuse(item_id, "links", "must be a list of objects with 'href'")
+    for link in links:
+        if type(link) is not dict or "href" not in link:
+            raise _refuse(item_id, "links", "must be a list of objects with 'href'")
     when = instant if instant is not None else start
     assert when is not None
     return CheckedItem(
