@@ -129,11 +129,11 @@ def test_ask_see_results_and_footprints(watched: Watched) -> None:
 def test_open_item_switch_rendering_and_tiles_load(watched: Watched) -> None:
     watched.page.goto(f"{watched.base}/ui/?now={NOW}")
     search(watched, QUERY)
-    watched.page.locator("#results li.result").first.click()
+    watched.page.locator("#results li.result[data-key^='sentinel-2-l2a/']").first.click()
     watched.page.wait_for_selector("#detail:not([hidden]) #rendering")
     watched.page.wait_for_function("window.snapearth.map.tileStatus.loaded > 0", timeout=20_000)
-    assert "item=" in watched.page.url
-    assert watched.page.locator("#detail .assets li").count() >= 5
+    assert "item=sentinel-2-l2a" in watched.page.url
+    assert watched.page.locator("#detail .assets li").count() >= 9  # bands, SCL, visual, thumbnail, masks
     watched.shot("item")
     before = len(watched.tiles)
     watched.page.select_option("#rendering", "ndvi")

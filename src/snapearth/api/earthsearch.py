@@ -5,6 +5,7 @@ The parse object is the one ``snapearth parse`` prints; the answer is the one ``
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Annotated, Any
 
@@ -15,6 +16,8 @@ from snapearth.catalog import Catalog
 from snapearth.config import Settings
 from snapearth.earthsearch.answer import MAX_LIMIT, Answerer
 from snapearth.earthsearch.parser import get_parser
+from snapearth.earthsearch.refine import refine
+from snapearth.earthsearch.suggest import Suggester
 from snapearth.errors import InvalidInputError
 
 PREFIX = "/earthsearch"
@@ -41,20 +44,64 @@ def _q(value: str) -> str:
     return value
 
 
+def _list(value: str | None) -> list[str] | None:
+    return None if value is None else [part.strip() for part in value.split(",")]
+
+
 def create_router(catalog: Catalog, settings: Settings | None = None) -> APIRouter:
     """The EarthSearch endpoints over ``catalog`` (mount with ``prefix=PREFIX``)."""
     router = APIRouter(tags=["EarthSearch"])
     parser = get_parser()
     answerer = Answerer(catalog, parser)
 
+    suggester = Suggester(parser.gazetteer)
+    threading.Thread(target=suggester.warm_up, name="earthsearch-suggest-warm-up", daemon=True).start()
+
     @router.get("", summary="Search the archive in plain words: ranked images with reasons, events, pair")
     async def earthsearch(
         q: QueryText = "",
         now: NowParam = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Images to return.")] = 10,
+        bbox: Annotated[
+            str | None, Query(description="Replaces the understood place: west,south,east,north, or 'none'.")
+        ] = None,
+        datetime: Annotated[
+            str | None,
+            Query(description="Replaces the understood period: RFC 3339 interval ('..' open), or 'none'."),
+        ] = None,
+        max_cloud_cover: Annotated[
+            float | None, Query(description="Replaces the understood cloud limit, percent (100: no limit).")
+        ] = None,
+        collections: Annotated[
+            str | None, Query(description="Replaces the understood sensor: comma-separated collection ids, or 'any'.")
+        ] = None,
+        themes: Annotated[
+            str | None, Query(description="Replaces the understood themes: comma-separated, or 'none'.")
+        ] = None,
     ) -> dict[str, Any]:
         text, reference = _q(q), _now(now)
-        return await run_in_threadpool(answerer.ask, text, now=reference, limit=limit)
+
+        def answer() -> dict[str, Any]:
+            parsed = refine(
+                parser.parse(text, reference),
+                bbox=bbox,
+                datetime_=datetime,
+                max_cloud_cover=max_cloud_cover,
+                collections=_list(collections),
+                themes=_list(themes),
+                today=reference,
+            )
+            return answerer.answer(parsed, limit=limit)
+
+        return await run_in_threadpool(answer)
+
+    @router.get("/suggest", summary="Completions of what is being typed: places and theme words")
+    async def suggest(
+        q: QueryText = "",
+        limit: Annotated[int, Query(ge=1, le=20, description="Suggestions to return.")] = 8,
+    ) -> dict[str, Any]:
+        found = await run_in_threadpool(suggester.suggest, _q(q), limit)
+        return {"query": q, "suggestions": [s.as_dict() for s in found]}
 
     @router.get("/parse", summary="What EarthSearch understands of a query (place, dates, conditions, themes)")
     async def parse(q: QueryText = "", now: NowParam = None) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         return
     with (
         LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
         ) as cluster,
         Client(cluster) as client,
     ):

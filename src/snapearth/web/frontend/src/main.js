@@ -59,7 +59,7 @@ function searchParams(state) {
   if (state.bbox) params.bbox = state.bbox;
   if (state.datetime) params.datetime = state.datetime;
   if (state.cloud !== undefined) params.max_cloud_cover = state.cloud;
-  if (state.sensor) params.collections = SENSORS[state.sensor];
+  if (state.sensor) params.collections = SENSORS[state.sensor] || "any";
   if (state.theme) params.themes = state.theme;
   return params;
 }
