@@ -1,0 +1,206 @@
+"""What only the embedded backend promises: its file survives a kill -9, its SQL only takes parameters."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from snapearth.catalog import SearchRequest, open_catalog
+from snapearth.catalog.aggregation import geohash
+from snapearth.catalog.sqlite import SQLiteCatalog, path_from_url
+from snapearth.errors import InvalidInputError
+from tests.catalog.items import collections, generated_item
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A loader that runs until killed: batches of 50 items, each a transaction.
+_LOADER = """
+import sys
+import orjson
+from snapearth.catalog import open_catalog
+from tests.catalog.items import collections, generated_item
+catalog = open_catalog(sys.argv[1])
+for collection in collections():
+    catalog.create_collection(collection, exist_ok=True)
+template = orjson.dumps(generated_item(0))
+def items():
+    for n in range(int(sys.argv[2])):
+        item = orjson.loads(template)
+        item["id"] = f"crash-{n:06d}"
+        yield item
+def progress(count):
+    print("batch", flush=True)
+catalog.add_items(items(), mode=sys.argv[3], batch_size=50, progress=progress)
+print("done", flush=True)
+"""
+
+
+def _loader(url: str, count: int, mode: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _LOADER, url, str(count), mode],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_kill_9_mid_load_then_rerun_completes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    total = 3_000
+    loader = _loader(url, total, "insert")
+    assert loader.stdout is not None
+    batches = 0
+    while batches < 3:  # let a few batches commit, then kill it in the middle of the load
+        line = loader.stdout.readline()
+        assert line, "the loader ended early"
+        batches += line.startswith("batch")
+    loader.send_signal(signal.SIGKILL)
+    loader.wait(timeout=30)
+    loader.stdout.close()
+
+    raw = sqlite3.connect(tmp_path / "crash.db")
+    assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    items, data, boxes = (
+        raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("items", "items_data", "items_rtree")
+    )
+    raw.close()
+    assert 150 <= items < total
+    assert items % 50 == 0  # whole batches only
+    assert items == data == boxes
+
+    rerun = _loader(url, total, "ignore")
+    out, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0
+    assert out.strip().endswith("done")
+    catalog = open_catalog(url)
+    page = catalog.search(SearchRequest(ids=[f"crash-{n:06d}" for n in (0, total // 2, total - 1)], limit=10))
+    assert page.number_matched == 3
+    assert catalog.search(SearchRequest(collections=["sentinel-2-l2a"], limit=1)).number_matched == total
+    catalog.close()
+
+
+def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    catalog.add_items([generated_item(i) for i in range(3)])
+    import snapearth.catalog.sqlite as backend
+
+    def broken(checked: object) -> tuple[object, ...]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(backend, "_documents", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        catalog.add_items([generated_item(i) for i in range(3, 8)])
+    monkeypatch.undo()
+    assert catalog.search(SearchRequest(limit=100)).number_matched == 3
+    raw = sqlite3.connect(tmp_path / "c.db")
+    assert [raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("items", "items_data", "items_rtree")] == [
+        3,
+        3,
+        3,
+    ]
+    raw.close()
+    catalog.close()
+
+
+def test_upsert_moves_the_spatial_index(tmp_path: Path) -> None:
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    item = generated_item(0)
+    catalog.add_items([item])
+    item["geometry"] = {"type": "Polygon", "coordinates": [[[50, 10], [51, 10], [51, 11], [50, 11], [50, 10]]]}
+    assert catalog.add_items([item], mode="upsert").updated == 1
+    assert catalog.search(SearchRequest(bbox=[2, 44, 3, 45])).number_matched == 0
+    assert catalog.search(SearchRequest(bbox=[50.2, 10.2, 50.4, 10.4])).number_matched == 1
+    catalog.close()
+
+
+def test_property_names_never_reach_sql_text(tmp_path: Path) -> None:
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    catalog.add_items([generated_item(0)])
+    for name in ['x") OR 1=1 --', "a'b", "x y", "$.x", "a..b", ""]:
+        tree = {"op": "=", "args": [{"property": name}, 1]}
+        with pytest.raises(InvalidInputError) as error:
+            catalog.search(SearchRequest(filter=tree))
+        assert error.value.field == "filter"
+    with pytest.raises(InvalidInputError):
+        catalog.search(SearchRequest(sortby=[{"field": "a'); DROP TABLE items; --"}]))
+    assert catalog.search(SearchRequest()).number_matched == 1
+    catalog.close()
+
+
+def test_shared_in_memory_catalog_and_urls(tmp_path: Path) -> None:
+    assert path_from_url("sqlite:////abs/c.db") == "/abs/c.db"
+    assert path_from_url("sqlite:///abs/c.db") == "/abs/c.db"
+    assert path_from_url("sqlite://relative.db") == "relative.db"
+    assert path_from_url("sqlite:///:memory:") == ":memory:"
+    with pytest.raises(InvalidInputError):
+        open_catalog("mysql://x")
+    memory = open_catalog("sqlite:///:memory:")
+    for collection in collections():
+        memory.create_collection(collection)
+    memory.add_items([generated_item(1)])
+    import threading
+
+    seen: list[int | None] = []
+    thread = threading.Thread(target=lambda: seen.append(memory.search(SearchRequest()).number_matched))
+    thread.start()
+    thread.join()
+    assert seen == [1]
+    memory.close()
+
+
+def test_geohash_grid_matches_point_geohashes(tmp_path: Path) -> None:
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    items = [generated_item(i) for i in range(12)]
+    catalog.add_items(items)
+    for precision in (1, 3, 5):
+        result = catalog.aggregate(SearchRequest(), [f"geohash_frequency:{precision}"])
+        buckets = {b["key"]: b["frequency"] for b in result["aggregations"][0]["buckets"]}
+        expected: dict[str, int] = {}
+        for item in items:
+            west, south, east, north = item["bbox"]
+            key = geohash((west + east) / 2, (south + north) / 2, precision)
+            expected[key] = expected.get(key, 0) + 1
+        assert buckets == expected
+    assert geohash(-5.6, 42.6, 5) == "ezs42"  # the reference example of geohash.org
+    catalog.close()
+
+
+def test_three_hundred_pages_deep(tmp_path: Path) -> None:
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    template = orjson.dumps(generated_item(0))
+    items = []
+    for n in range(3_000):
+        item = orjson.loads(template)
+        item["id"] = f"deep-{n:05d}"
+        item["properties"]["datetime"] = f"2023-01-{1 + n % 28:02d}T{n % 24:02d}:00:00Z"  # many ties
+        items.append(item)
+    catalog.add_items(items, batch_size=1000)
+    request = SearchRequest(limit=10, count=False, filter='"eo:cloud_cover" < 50')
+    page = catalog.search(request)
+    seen = [item["id"] for item in page.items]
+    for _ in range(299):
+        page = catalog.search(request.model_copy(update={"token": page.next_token}))
+        seen.extend(item["id"] for item in page.items)
+    assert page.next_token is None
+    assert len(seen) == len(set(seen)) == 3_000
+    dates = [catalog.get_item("sentinel-2-l2a", i)["properties"]["datetime"] for i in seen[::97]]
+    assert dates == sorted(dates, reverse=True)
+    catalog.close()
