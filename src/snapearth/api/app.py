@@ -26,7 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from snapearth import __version__, web
-from snapearth.api import earthsearch, files, openeo, operations, stac, tiles
+from snapearth.api import earthsearch, files, openeo, operations, similar, stac, tiles
 from snapearth.api.errors import add_exception_handlers
 from snapearth.api.observability import Metrics, ObservabilityMiddleware
 from snapearth.catalog import Catalog, open_catalog
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     # concept routers (one line each, see the module docstring)
     app.include_router(openeo.create_router(catalog, settings, registry=metrics.registry), prefix=openeo.PREFIX)
     app.include_router(earthsearch.create_router(catalog, settings), prefix=earthsearch.PREFIX)
+    app.include_router(similar.create_router(catalog, settings), prefix=similar.PREFIX)
     app.include_router(openeo.create_well_known_router())
     web.install(app)
 

@@ -16,7 +16,6 @@ import hashlib
 import json
 import math
 import os
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -143,7 +142,6 @@ class _KeyedIndex:
 class SimilarityIndex:
     """Images and chips of one collection; "images like this one" and "places like this one"."""
 
-    _locks: dict[Path, threading.Lock] = {}
 
     def __init__(self, root: Path, collection: str) -> None:
         self.root = root / "signature" / "index" / collection

@@ -59,6 +59,9 @@ CHANGE_EVENTS = ("wildfire", "harvest", "deforestation")
 EVENT_TYPES = (*STATE_EVENTS, *CHANGE_EVENTS)
 RADAR_MERGE_DAYS = 12
 CHANGE_GAP_DAYS = 30
+RECENT_DAYS = 20
+DROUGHT_MIN_SHARE = 0.2
+DROUGHT_MIN_DEFICIT = 0.1
 NEIGHBOURHOOD_M = 2000.0
 _MAX_VALUES = 100_000
 SEASON_DAYS = 45
@@ -93,16 +96,18 @@ class Observation:
 
 
 def place_key(item: Item) -> str | None:
-    """The place of an item: its MGRS tile (S2) or relative orbit + rounded footprint centre (S1)."""
+    """The place of an optical item (its MGRS tile and grid origin), or of a radar item with no optical place
+    (relative orbit + rounded footprint centre); None for an item without a signature."""
     props = item.get("properties", {})
-    if "signature-cloud" in item.get("assets", {}) or "signature-indices" in item.get("assets", {}):
+    assets = item.get("assets", {})
+    if "signature-cloud" in assets:
         tile = props.get("grid:code") or props.get("s2:mgrs_tile") or props.get("mgrs:grid_square")
-        if tile:
-            return f"optical:{str(tile).removeprefix('MGRS-')}"
-        return f"optical:{_centre_key(item)}"
-    if "signature-water" in item.get("assets", {}):
-        orbit = props.get("sat:relative_orbit")
-        return f"radar:R{orbit}:{_centre_key(item)}"
+        transform = props.get("proj:transform") or assets.get("B04", {}).get("proj:transform")
+        origin = f"{round(transform[2])}_{round(transform[5])}" if transform and len(transform) >= 6 else ""
+        name = str(tile).removeprefix("MGRS-") if tile else _centre_key(item)
+        return f"optical:{name}:{origin}" if origin else f"optical:{name}"
+    if "signature-water" in assets:
+        return f"radar:R{props.get('sat:relative_orbit')}:{_centre_key(item)}"
     return None
 
 
@@ -111,21 +116,46 @@ def _centre_key(item: Item) -> str:
     return f"{round((bbox[0] + bbox[2]) / 2, 1)}_{round((bbox[1] + bbox[3]) / 2, 1)}"
 
 
+def _observation(item: Item) -> Observation:
+    kind = "optical" if "signature-cloud" in item.get("assets", {}) else "radar"
+    return Observation(item, parse_rfc3339(str(item["properties"]["datetime"])), kind)
+
+
 def observations_by_place(items: Iterable[Item]) -> dict[str, list[Observation]]:
+    """Optical items grouped by tile; each radar item joins every optical place it overlaps (radar evidence
+    is read onto the optical grid), else a radar place of its own orbit."""
     places: dict[str, list[Observation]] = defaultdict(list)
+    footprints: dict[str, Any] = {}
+    radar: list[Item] = []
     for item in items:
         key = place_key(item)
         if key is None or not item.get("properties", {}).get(PREFIX + "version"):
             continue
-        when = parse_rfc3339(str(item["properties"]["datetime"]))
-        places[key].append(Observation(item, when, key.split(":", 1)[0]))
+        if key.startswith("radar:"):
+            radar.append(item)
+            continue
+        places[key].append(_observation(item))
+        if item.get("geometry"):
+            geom = shape(item["geometry"])
+            footprints[key] = geom if key not in footprints else footprints[key].union(geom)
+    for item in radar:
+        geom = shape(item["geometry"]) if item.get("geometry") else None
+        hosts = [
+            key
+            for key, footprint in footprints.items()
+            if geom is not None and geom.intersection(footprint).area >= 0.1 * footprint.area
+        ]
+        for key in hosts or [str(place_key(item))]:
+            places[key].append(_observation(item))
     for obs in places.values():
         obs.sort(key=lambda o: (o.when, o.item_id))
     return dict(places)
 
 
 # -- reading observations onto the place grid -----------------------------------------------------------------
-def place_grid(obs: Observation, max_side: int) -> PlaceGrid:
+def place_grid(observations: list[Observation], max_side: int) -> PlaceGrid:
+    """The grid of the place's first optical observation (else its first radar one), decimated to ``max_side``."""
+    obs = next((o for o in observations if o.kind == "optical"), observations[0])
     key = "signature-cloud" if obs.kind == "optical" else "signature-water"
     with rasterio.open(asset_href(obs.item, key)) as ds:
         factor = max(1.0, max(ds.width, ds.height) / max_side)
@@ -238,128 +268,155 @@ def clean(mask: np.ndarray, min_pixels: int) -> np.ndarray:
 class PlaceTracker:
     """Walks the observations of one place in time order, opening, extending and closing events."""
 
-    def __init__(self, place: str, grid: PlaceGrid, *, min_pixels: int) -> None:
+    def __init__(self, place: str, grid: PlaceGrid, *, min_pixels: int, permanent_snow: np.ndarray) -> None:
         self.place = place
         self.grid = grid
         self.min_pixels = min_pixels
+        self.reach_px = max(1.0, NEIGHBOURHOOD_M / abs(grid.transform.a))
         self.events: list[Event] = []
         self.open: dict[str, list[Event]] = defaultdict(list)
         shape_ = (grid.height, grid.width)
+        self.permanent_snow = permanent_snow
+        # optical references (last clear value; state events keep the normal state under them)
         self.ref_ndvi = np.full(shape_, np.nan, np.float32)
         self.ref_nbr = np.full(shape_, np.nan, np.float32)
-        self.ref_water = np.zeros(shape_, bool)
+        self.ref_day = np.full(shape_, -1e9, np.float64)  # when ref_ndvi was seen (days since epoch)
         self.ref_snow = np.zeros(shape_, bool)
         self.ref_known = np.zeros(shape_, bool)
-        self.ever_bare = np.zeros(shape_, bool)
-        self.green_count = np.zeros(shape_, np.int16)
-        self.history: list[tuple[datetime, np.ndarray, np.ndarray]] = []  # (when, ndvi, water) of optical obs
+        self.clear_count = np.zeros(shape_, np.int32)
+        self.green_count = np.zeros(shape_, np.int32)
+        self.first_clear_day = np.full(shape_, np.nan, np.float64)
+        self.last_green_day = np.full(shape_, -1e9, np.float64)
+        # water reference from either sensor
+        self.ref_water = np.zeros(shape_, bool)
+        self.water_known = np.zeros(shape_, bool)
+        self.history: list[tuple[datetime, np.ndarray, np.ndarray]] = []  # optical (when, ndvi, water)
+        self.history_obs: list[Observation] = []
         self.previous: Observation | None = None
-        self.radar_ref: RadarState | None = None
-        self.radar_previous: Observation | None = None
-        self.reach_px = max(1.0, NEIGHBOURHOOD_M / abs(grid.transform.a))
+        self.radar_previous: dict[Any, tuple[Observation, RadarState]] = {}
         self.updates: dict[str, dict[str, Any]] = {}  # item id -> temporal properties
 
     # optical ------------------------------------------------------------------------------------------------
     def add_optical(self, obs: Observation, s: OpticalState) -> None:
         if s.clear.sum() < self.min_pixels:
             return  # too cloudy to say anything; the references stay as they are
+        day = _days(obs.when)
         both = s.clear & self.ref_known
-        seasonal_water = self._seasonal(obs.when, lambda h: h[2])
-        flood = s.water & both & ~self.ref_water & ~self.ref_snow & ~seasonal_water
-        snow = s.snow & both & ~self.ref_snow
+        seasonal_water = self._seasonal(obs.when)
+        flood = s.water & s.clear & self.water_known & ~self.ref_water & ~self.ref_snow & ~seasonal_water
+        snow = s.snow & ~self.permanent_snow
         dnbr = self.ref_nbr - s.nbr
         fire = s.burn & both & (dnbr >= 0.10)
-        drop = both & (self.ref_ndvi >= 0.5) & (s.ndvi < 0.35) & ~s.water & ~s.snow & ~s.burn
-        harvest = drop & self.ever_bare
-        deforestation = drop & ~self.ever_bare & (self.green_count >= 2)
+        recent = both & (day - self.ref_day <= RECENT_DAYS)
+        drop = self.ref_ndvi - s.ndvi
+        surface = ~s.water & ~s.snow & ~s.burn
+        forest_like = (self.clear_count >= 3) & (self.green_count >= 0.9 * self.clear_count)
+        forest_like &= day - np.nan_to_num(self.first_clear_day, nan=day) >= 60
+        deforestation = both & surface & forest_like & (self.ref_ndvi >= 0.6) & (s.ndvi < 0.4) & (drop >= 0.3)
+        harvest = recent & surface & ~forest_like & (day - self.last_green_day <= 120) & (s.ndvi < 0.25)
+        harvest &= drop >= 0.08
         vci = self._vci(obs.when, s)
-        drought = (vci < 35) & s.clear if vci is not None else np.zeros_like(s.clear)
-        measures: dict[str, tuple[np.ndarray, np.ndarray]] = {
-            "flood": (flood, np.ones_like(s.ndvi)),
-            "snow": (snow, np.ones_like(s.ndvi)),
-            "wildfire": (fire, dnbr),
-            "harvest": (harvest, self.ref_ndvi - s.ndvi),
-            "deforestation": (deforestation, self.ref_ndvi - s.ndvi),
-            "drought": (drought, vci if vci is not None else np.zeros_like(s.ndvi)),
-        }
-        for kind, (mask, values) in measures.items():
-            self._track(kind, clean(mask, self.min_pixels), values, obs, s.clear, "optical")
+        drought = np.zeros_like(s.clear)
+        if vci is not None:
+            drought = (vci < 35) & s.clear
+            if drought.sum() < DROUGHT_MIN_SHARE * max(int(np.isfinite(vci).sum()), 1):
+                drought = np.zeros_like(s.clear)  # a drought is regional: isolated pixels are noise
+        ones = np.ones_like(s.ndvi)
+        self._track("flood", clean(flood, self.min_pixels), ones, obs, s.clear, "optical")
+        self._track("snow", clean(snow, self.min_pixels), ones, obs, s.clear, "optical")
+        self._track("wildfire", clean(fire, self.min_pixels), dnbr, obs, s.clear, "optical")
+        self._track("harvest", clean(harvest, self.min_pixels), drop, obs, s.clear, "optical")
+        self._track("deforestation", clean(deforestation, self.min_pixels), drop, obs, s.clear, "optical")
+        vci_values = vci if vci is not None else np.full_like(s.ndvi, np.nan)
+        self._track("drought", clean(drought, self.min_pixels), vci_values, obs, s.clear, "optical")
         # temporal properties of this image
         props: dict[str, Any] = {}
         if both.sum() >= self.min_pixels:
-            props[PREFIX + "ndvi_change"] = round(float(np.nanmean((s.ndvi - self.ref_ndvi)[both])), 4)
+            props[PREFIX + "ndvi_change"] = round(float(np.nanmean(-drop[both])), 4)
             props[PREFIX + "dnbr_mean"] = round(float(np.nanmean(dnbr[both])), 4)
-            if self.previous is not None:
-                props[PREFIX + "previous"] = self.previous.item_id
+        optical_before = next((o for o in reversed(self.history_obs) if o is not obs), None)
+        if optical_before is not None:
+            props[PREFIX + "previous"] = optical_before.item_id
         if vci is not None and np.isfinite(vci).any():
             props[PREFIX + "vci_mean"] = round(float(np.nanmean(vci)), 2)
         self.updates[obs.item_id] = props
-        # references: clear pixels update, except where a state event holds (keep the normal state)
+        # references: clear pixels update, except where a state event holds (keep the normal state there)
         in_flood = self._open_mask("flood")
-        in_snow = self._open_mask("snow")
-        upd = s.clear
-        self.ref_ndvi = np.where(upd & ~in_flood & ~in_snow, s.ndvi, self.ref_ndvi)
-        self.ref_nbr = np.where(upd & ~in_flood & ~in_snow, s.nbr, self.ref_nbr)
-        self.ref_water = np.where(upd & ~in_flood, s.water, self.ref_water)
-        self.ref_snow = np.where(upd & ~in_snow, s.snow, self.ref_snow)
-        self.ref_known |= upd
-        self.ever_bare |= upd & (s.ndvi < 0.3) & ~s.water & ~s.snow
-        self.green_count = np.where(upd & (s.ndvi >= 0.5), self.green_count + 1, self.green_count).astype(np.int16)
-        self.history.append((obs.when, np.where(s.clear, s.ndvi, np.nan).astype(np.float16), s.water.copy()))
+        in_snow = self._open_mask("snow") | s.snow
+        normal = s.clear & ~in_flood & ~in_snow
+        self.ref_ndvi = np.where(normal, s.ndvi, self.ref_ndvi)
+        self.ref_nbr = np.where(normal, s.nbr, self.ref_nbr)
+        self.ref_day = np.where(normal, day, self.ref_day)
+        self.ref_snow = np.where(s.clear & ~in_snow, s.snow, self.ref_snow)
+        self.ref_known |= normal
+        self._update_water(s.clear, s.water, in_flood)
+        self.clear_count += normal
+        self.green_count += normal & (s.ndvi >= 0.5)
+        self.first_clear_day = np.where(normal & np.isnan(self.first_clear_day), day, self.first_clear_day)
+        self.last_green_day = np.where(normal & (s.ndvi >= 0.5), day, self.last_green_day)
+        self.history.append((obs.when, np.where(s.clear, s.ndvi, np.nan).astype(np.float16), s.water & s.clear))
+        self.history_obs.append(obs)
         self.previous = obs
 
-    def _seasonal(self, when: datetime, pick: Any) -> np.ndarray:
-        """Pixels true in ``pick`` for some observation of another year within SEASON_DAYS of the day of year."""
+    def _update_water(self, seen: np.ndarray, water: np.ndarray, in_flood: np.ndarray) -> None:
+        update = seen & ~in_flood
+        self.ref_water = np.where(update, water, self.ref_water)
+        self.water_known |= update
+
+    def _seasonal(self, when: datetime) -> np.ndarray:
+        """Pixels seen as water in another year within SEASON_DAYS of the same day of year (paddies, wetlands)."""
         out = np.zeros((self.grid.height, self.grid.width), bool)
-        for h in self.history:
-            if h[0].year != when.year and _doy_distance(h[0], when) <= SEASON_DAYS:
-                out |= pick(h)
+        for h_when, _ndvi, water in self.history:
+            if h_when.year != when.year and _doy_distance(h_when, when) <= SEASON_DAYS:
+                out |= water
         return out
 
     def _vci(self, when: datetime, s: OpticalState) -> np.ndarray | None:
-        same_season = [
-            h[1] for h in self.history if h[0].year != when.year and _doy_distance(h[0], when) <= SEASON_DAYS
-        ]
-        years = {h[0].year for h in self.history if h[0].year != when.year and _doy_distance(h[0], when) <= SEASON_DAYS}
-        if len(years) < 2:
+        """Kogan's VCI against the same season of the other (earlier) years; None without two such years."""
+        season = [h for h in self.history if h[0].year != when.year and _doy_distance(h[0], when) <= SEASON_DAYS]
+        if len({h[0].year for h in season}) < 2:
             return None
-        stack = np.stack(same_season).astype(np.float32)
+        stack = np.stack([h[1] for h in season]).astype(np.float32)
         with warnings.catch_warnings():  # all-NaN pixels (never clear in that season) are expected
             warnings.simplefilter("ignore", RuntimeWarning)
             low = np.nanmin(stack, axis=0)
             high = np.nanmax(stack, axis=0)
+            mean = np.nanmean(stack, axis=0)
         span = high - low
-        vegetated = (high >= 0.4) & (span >= 0.1) & s.clear & ~s.water & ~s.snow
+        vegetated = (high >= 0.4) & (span >= 0.05) & s.clear & ~s.water & ~s.snow
         with np.errstate(invalid="ignore", divide="ignore"):
             vci = 100 * (s.ndvi - low) / span
-        return np.where(vegetated, vci, np.nan).astype(np.float32)
+        # with few years the range is narrow: also ask for a real deficit against the seasonal mean
+        vci = np.where(vegetated & ((mean - s.ndvi) >= DROUGHT_MIN_DEFICIT), vci, np.where(vegetated, 100.0, np.nan))
+        return vci.astype(np.float32)
 
     # radar -------------------------------------------------------------------------------------------------
     def add_radar(self, obs: Observation, s: RadarState) -> None:
-        ref = self.radar_ref
-        if ref is not None:
-            both = s.valid & ref.valid
-            delta = s.vv - ref.vv
-            flood = s.water & ~ref.water & both & (delta <= -3.0)
-            self._track("flood", clean(flood, self.min_pixels), np.ones_like(s.vv), obs, s.valid, "radar")
+        orbit = obs.item.get("properties", {}).get("sat:relative_orbit")
+        same_orbit = self.radar_previous.get(orbit)
+        # wet snow is as dark as water in C-band: no radar flood where the optical reference saw snow
+        flood = s.water & s.valid & self.water_known & ~self.ref_water & ~self._seasonal(obs.when)
+        flood &= ~self.ref_snow & ~self._open_mask("snow") & ~self.permanent_snow
+        props: dict[str, Any] = {}
+        if same_orbit is not None:
+            prev_obs, prev = same_orbit
+            both = s.valid & prev.valid
+            delta = s.vv - prev.vv
+            # new water must also be a backscatter drop seen from the same geometry (speckle, or slopes turned
+            # away from another orbit's look direction, are not floods)
+            flood &= both & (delta <= -3.0)
             if both.sum():
-                self.updates[obs.item_id] = {
+                props = {
                     PREFIX + "vv_change_db": round(float(np.nanmean(delta[both])), 3),
                     PREFIX + "change_fraction": round(float((np.abs(delta[both]) >= 3.0).mean()), 6),
-                    PREFIX + "previous": self.radar_previous.item_id if self.radar_previous else None,
+                    PREFIX + "previous": prev_obs.item_id,
                 }
-        in_flood = self._open_mask("flood")
-        if ref is None:
-            self.radar_ref = s
         else:
-            keep = in_flood | ~s.valid
-            self.radar_ref = RadarState(
-                valid=s.valid | ref.valid,
-                water=np.where(keep, ref.water, s.water),
-                vv=np.where(keep, ref.vv, s.vv),
-            )
-        self.radar_previous = obs
-        self.previous = obs
+            flood = np.zeros_like(flood)
+        self.updates[obs.item_id] = props
+        self._track("flood", clean(flood, self.min_pixels), np.ones_like(s.vv), obs, s.valid, "radar")
+        self._update_water(s.valid, s.water, self._open_mask("flood"))
+        self.radar_previous[orbit] = (obs, s)
 
     # tracking ---------------------------------------------------------------------------------------------
     def _open_mask(self, kind: str) -> np.ndarray:
@@ -380,7 +437,8 @@ class PlaceTracker:
                     ev.mask |= mask
                     ev.last = obs
                     ev.after.append(obs)
-                    ev.values.extend(values[new & np.isfinite(values)].tolist()[:_MAX_VALUES])
+                    ev.values.extend(values[(new if kind in CHANGE_EVENTS else mask) & np.isfinite(values)].tolist())
+                    del ev.values[_MAX_VALUES:]
                     ev.evidence.add(source)
                     still_open.append(ev)
                     matched = True
@@ -392,7 +450,7 @@ class PlaceTracker:
                 else:
                     still_open.append(ev)
                 continue
-            # a state event closes when its area is seen (clear) without it
+            # a state event closes when its area is seen without it
             if (ev.mask & seen).sum() >= 0.5 * max(ev.pixels, 1):
                 ev.open = False
             else:
@@ -420,6 +478,27 @@ class PlaceTracker:
             return True
         distance = ndimage.distance_transform_edt(~event_mask)
         return bool((distance[mask] <= self.reach_px).any())
+
+
+def permanent_snow(observations: list[Observation], grid: PlaceGrid) -> np.ndarray:
+    """Glaciers and perennial snow: snow in >= 90% of >= 5 clear views spanning >= 120 days (not an event)."""
+    shape_ = (grid.height, grid.width)
+    clear = np.zeros(shape_, np.int32)
+    snow = np.zeros(shape_, np.int32)
+    optical = [o for o in observations if o.kind == "optical"]
+    if len(optical) < 5 or (optical[-1].when - optical[0].when).days < 120:
+        return np.zeros(shape_, bool)
+    for obs in optical:
+        cloud = _read(obs.item, "signature-cloud", grid)
+        seen = cloud == 0
+        clear += seen
+        snow += seen & (_read(obs.item, "signature-snow", grid) == 1)
+    out: np.ndarray = (clear >= 5) & (snow >= 0.9 * clear)
+    return out
+
+
+def _days(when: datetime) -> float:
+    return when.timestamp() / 86400.0
 
 
 def _doy_distance(a: datetime, b: datetime) -> int:
@@ -572,21 +651,32 @@ def _geodesic_km2(geometry: Any) -> float:
     return abs(area) / 1e6
 
 
-def detect_events(items: Iterable[Item], *, max_side: int = 1024, min_area_km2: float = 0.05) -> DetectionResult:
-    """Events of every place of ``items`` (enriched S2/S1 items), plus temporal properties for the items."""
+def detect_events(
+    items: Iterable[Item], *, max_side: int = 1024, min_area_km2: float = 0.05, touched: Any = None
+) -> DetectionResult:
+    """Events of the places of ``items`` (enriched S2/S1 items), plus temporal properties for the items.
+
+    ``touched`` (a WGS84 shapely geometry) limits the work to the places whose footprint intersects it.
+    """
     places = observations_by_place(items)
     events: list[Event] = []
     updates: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     last_seen: dict[str, datetime] = {}
+    done: list[str] = []
     for place, obs_list in sorted(places.items()):
+        if touched is not None and not any(
+            o.item.get("geometry") and shape(o.item["geometry"]).intersects(touched) for o in obs_list
+        ):
+            continue
         try:
-            grid = place_grid(obs_list[0], max_side)
+            grid = place_grid(obs_list, max_side)
+            perennial = permanent_snow(obs_list, grid)
         except (SignatureInputError, rasterio.errors.RasterioError) as exc:
-            failures[obs_list[0].item_id] = str(exc)
+            failures[place] = str(exc)
             continue
         min_pixels = max(4, math.ceil(min_area_km2 / grid.pixel_km2))
-        tracker = PlaceTracker(place, grid, min_pixels=min_pixels)
+        tracker = PlaceTracker(place, grid, min_pixels=min_pixels, permanent_snow=perennial)
         for obs in obs_list:
             try:
                 if obs.kind == "optical":
@@ -598,13 +688,14 @@ def detect_events(items: Iterable[Item], *, max_side: int = 1024, min_area_km2: 
         events.extend(tracker.events)
         updates.update(tracker.updates)
         last_seen[place] = obs_list[-1].when
+        done.append(place)
     events = merge_flood_evidence(events)
     out: list[Item] = []
     for ev in events:
         item = event_item(ev, max(4, math.ceil(min_area_km2 / ev.grid.pixel_km2)), last_seen[ev.place])
         if item is not None:
             out.append(item)
-    return DetectionResult(events=out, item_updates=updates, failures=failures)
+    return DetectionResult(events=out, item_updates=updates, failures=failures, places=done)
 
 
 @dataclass
@@ -612,3 +703,4 @@ class DetectionResult:
     events: list[Item]
     item_updates: dict[str, dict[str, Any]]
     failures: dict[str, str]
+    places: list[str] = field(default_factory=list)
