@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass
 
 import mgrs
@@ -71,7 +72,10 @@ def place_grid(lon: float, lat: float, size_km: float, resolution: float) -> Gri
     tile = mgrs.MGRS().toMGRS(lat, lon, MGRSPrecision=0)
     if isinstance(tile, bytes):
         tile = tile.decode()
-    zone, hemisphere, sq_e, sq_n = mgrs.MGRS().MGRSToUTM(tile + "0000000000")  # the square's SW corner (+0.5 m)
+    with warnings.catch_warnings():
+        # the square's SW corner may lie south of the tile's latitude band: mgrs warns, the corner is still right
+        warnings.filterwarnings("ignore", message=".*Latitude Warning", category=RuntimeWarning)
+        zone, hemisphere, sq_e, sq_n = mgrs.MGRS().MGRSToUTM(tile + "0000000000")  # SW corner (+0.5 m)
     sq_e, sq_n = math.floor(sq_e), math.floor(sq_n)
     epsg = (32600 if hemisphere == "N" else 32700) + int(zone)
     # Sentinel-2 tiles: 109.8 km squares whose upper-left corner is the 100 km square's corner + 100 020 m north.

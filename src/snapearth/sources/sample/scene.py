@@ -12,6 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
@@ -76,20 +77,20 @@ SPECTRA: dict[str, np.ndarray] = {
 # of the pixel is the background (soil, sand or rock). Northern-hemisphere calendar, by climate.
 Curve = tuple[tuple[int, float, float, float], ...]
 _WHEAT: Curve = ((1, .25, 0, 0), (60, .3, 0, 0), (100, .7, 0, 0), (140, .95, 0, 0), (165, .7, .25, 0),
-                 (185, .15, .8, 0), (194, .1, .85, 0), (196, .02, .3, 0), (280, 0, .1, 0), (320, .15, 0, 0),
+                 (185, .15, .8, 0), (194, .1, .85, 0), (196, .02, .15, 0), (280, 0, .1, 0), (320, .15, 0, 0),
                  (366, .25, 0, 0))  # fmt: skip
-_MAIZE: Curve = ((1, 0, .1, 0), (120, 0, 0, 0), (140, .05, 0, 0), (170, .5, 0, 0), (200, .95, 0, 0),
-                 (240, .8, .15, 0), (265, .3, .6, 0), (274, .2, .7, 0), (276, .02, .3, 0), (366, 0, .1, 0))  # fmt: skip
+_MAIZE: Curve = ((1, 0, .1, 0), (120, 0, 0, 0), (140, .05, 0, 0), (170, .5, 0, 0), (200, .95, 0, 0), (240, .8, .15, 0),
+                 (265, .3, .6, 0), (274, .2, .7, 0), (276, .02, .15, 0), (366, 0, .1, 0))  # fmt: skip
 _SUNFLOWER: Curve = ((1, 0, .1, 0), (110, 0, 0, 0), (130, .05, 0, 0), (160, .6, 0, 0), (190, .9, 0, 0),
-                     (215, .4, .5, 0), (240, .05, .8, 0), (249, .05, .8, 0), (251, .01, .3, 0),
+                     (215, .4, .5, 0), (240, .05, .8, 0), (249, .05, .8, 0), (251, .01, .15, 0),
                      (366, 0, .1, 0))  # fmt: skip
 _RAPESEED: Curve = ((1, .35, 0, 0), (60, .45, 0, 0), (90, .8, 0, 0), (110, .85, 0, 0), (150, .6, .3, 0),
-                    (180, .1, .8, 0), (189, .1, .8, 0), (191, .02, .3, 0), (240, 0, 0, 0), (270, .3, 0, 0),
+                    (180, .1, .8, 0), (189, .1, .8, 0), (191, .02, .15, 0), (240, 0, 0, 0), (270, .3, 0, 0),
                     (330, .4, 0, 0), (366, .35, 0, 0))  # fmt: skip
 _RICE: Curve = ((1, 0, .1, .6), (120, 0, 0, .9), (150, .2, 0, .7), (190, .8, 0, .1), (240, .9, 0, 0),
                 (260, .4, .5, 0), (269, .3, .6, 0), (271, .02, .4, 0), (320, 0, .1, .5), (366, 0, .1, .6))  # fmt: skip
 _MILLET: Curve = ((1, 0, .15, 0), (170, 0, .05, 0), (190, .1, 0, 0), (220, .6, 0, 0), (245, .7, 0, 0),
-                  (270, .3, .6, 0), (284, .2, .7, 0), (286, .02, .3, 0), (366, 0, .15, 0))  # fmt: skip
+                  (270, .3, .6, 0), (284, .2, .7, 0), (286, .02, .15, 0), (366, 0, .15, 0))  # fmt: skip
 _CURVES: dict[tuple[str, Cover], Curve] = {}
 for _climate in ("temperate", "mediterranean", "alpine", "sahel", "tropical"):
     for _crop, _knots in ((Cover.WHEAT, _WHEAT), (Cover.MAIZE, _MAIZE), (Cover.SUNFLOWER, _SUNFLOWER),
@@ -240,6 +241,30 @@ class PlaceModel:
     snow_noise: np.ndarray  # float32 metres added to elevation when testing the snow line
     events: list[EventModel]
 
+    @cached_property
+    def class_pixels(self) -> list[tuple[Cover, np.ndarray]]:
+        """Flat pixel indices of each land-cover class present."""
+        flat = self.ground.cover.ravel()
+        return [(Cover(int(c)), np.flatnonzero(flat == c)) for c in np.unique(flat)]
+
+    @cached_property
+    def spectra(self) -> tuple[np.ndarray, np.ndarray]:
+        """(green vegetation, background) spectra per pixel, (8, n, n) each."""
+        cover = self.ground.cover
+        veg = np.where(
+            (cover == Cover.CONIFER_FOREST)[None],
+            SPECTRA["conifer"][:, None, None],
+            np.where((cover == Cover.BROADLEAF_FOREST)[None], SPECTRA["broadleaf"][:, None, None],
+                     SPECTRA["green"][:, None, None]),
+        ).astype(np.float32)  # fmt: skip
+        background = SPECTRA[{"sahel": "sand", "alpine": "rock"}.get(self.ground.climate, "soil")]
+        bg = np.where((cover == Cover.URBAN)[None], SPECTRA["urban"][:, None, None], background[:, None, None])
+        return veg, bg.astype(np.float32)
+
+    @cached_property
+    def forest(self) -> np.ndarray:
+        return np.isin(self.ground.cover, [int(c) for c in FORESTS])
+
 
 def build_place_model(
     scenario: Scenario, place: Place, n: int, resolution: float, centre_px: tuple[float, float]
@@ -364,10 +389,10 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
                 lut[pid] = when.timetuple().tm_yday - drop + 1
             shift = np.where(em.area, lut[g_.parcel] - g_.jitter, shift)
     doy_px = doy_px + shift
-    for cls in np.unique(cover):
-        m = cover == cls
-        gg, dd, ww = _interp(_curve(g_.climate, Cover(int(cls))), doy_px[m])
-        green[m], dry[m], wet[m] = gg, dd, ww
+    flat_doy = doy_px.ravel()
+    for cls, idx in model.class_pixels:
+        gg, dd, ww = _interp(_curve(g_.climate, cls), flat_doy[idx])
+        green.ravel()[idx], dry.ravel()[idx], wet.ravel()[idx] = gg, dd, ww
     events: dict[str, float] = {}
     flood = np.zeros((n, n), bool)
     burn_w = np.zeros((n, n), np.float32)
@@ -418,17 +443,7 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
         green = np.where(cleared, 0.1, green)
         dry = np.where(cleared, 0.6, dry)
 
-    background = {"sahel": "sand", "alpine": "rock"}.get(g_.climate, "soil")
-    veg_spec = np.where(
-        np.isin(cover, [int(Cover.CONIFER_FOREST)])[None],
-        SPECTRA["conifer"][:, None, None],
-        np.where(
-            (cover == Cover.BROADLEAF_FOREST)[None],
-            SPECTRA["broadleaf"][:, None, None],
-            SPECTRA["green"][:, None, None],
-        ),
-    )
-    bg = np.where((cover == Cover.URBAN)[None], SPECTRA["urban"][:, None, None], SPECTRA[background][:, None, None])
+    veg_spec, bg = model.spectra
     if g_.climate == "temperate":
         flowering = (cover == Cover.RAPESEED) & (np.mod(doy_px, 365) > 100) & (np.mod(doy_px, 365) < 130)
         veg_spec = np.where(flowering[None], SPECTRA["rapeseed_flower"][:, None, None], veg_spec)
@@ -440,11 +455,12 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
     if burn_w.any():
         refl = burn_w * SPECTRA["burn"][:, None, None] + (1 - burn_w) * refl
         green = green * (1 - burn_w)
-    forest = np.isin(cover, [int(c) for c in FORESTS])
+    forest = model.forest
     # the share of a snowy pixel that shows snow: conifers hide most of it, leafless broadleaf trees less
-    canopy = np.where(cover == Cover.CONIFER_FOREST, 0.35, np.where(cover == Cover.BROADLEAF_FOREST, 0.6, 1.0))
-    snow_vis = canopy.astype(np.float32) * (snow & (cover != Cover.GLACIER))
-    refl = snow_vis * SPECTRA["snow"][:, None, None] + (1 - snow_vis) * refl
+    if snow.any():
+        canopy = np.where(cover == Cover.CONIFER_FOREST, 0.35, np.where(cover == Cover.BROADLEAF_FOREST, 0.6, 1.0))
+        snow_vis = canopy.astype(np.float32) * (snow & (cover != Cover.GLACIER))
+        refl = snow_vis * SPECTRA["snow"][:, None, None] + (1 - snow_vis) * refl
     if flood.any():
         refl = np.where(flood[None], 0.95 * SPECTRA["flood"][:, None, None] * model.texture + 0.05 * refl, refl)
 
