@@ -78,8 +78,12 @@ def with_database(url: str, database: str) -> str:
 class PgServer:
     """A PostgreSQL server with a pgstac template database; use as a context manager or start()/stop()."""
 
-    def __init__(self, *, durable: bool = False, settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *, url: str | None = None, durable: bool = False, settings: dict[str, str] | None = None
+    ) -> None:
+        # url: an existing server to use (default: $SNAPEARTH_TEST_PG_URL, else a throwaway one).
         # durable=False trades crash safety for speed (fsync off): right for throwaway test data.
+        self.given_url = url
         self.durable = durable
         self.settings = settings or {}
         self.url = ""
@@ -92,7 +96,7 @@ class PgServer:
     # lifecycle -------------------------------------------------------------------------------------------------
 
     def start(self) -> PgServer:
-        existing = os.environ.get(ENV_URL)
+        existing = self.given_url or os.environ.get(ENV_URL)
         if existing:
             self.external = True
             self.url = existing
