@@ -240,6 +240,7 @@ class PlaceModel:
     aspect: np.ndarray  # float32 radians, clockwise from north (downslope direction)
     snow_noise: np.ndarray  # float32 metres added to elevation when testing the snow line
     events: list[EventModel]
+    key: str  # "<seed>/<place id>": the root of the place's per-date random draws
 
     @cached_property
     def class_pixels(self) -> list[tuple[Cover, np.ndarray]]:
@@ -280,7 +281,9 @@ def build_place_model(
     slope = np.arctan(np.hypot(gx, gy)).astype(np.float32)
     aspect = np.mod(np.arctan2(-gx, gy), 2 * np.pi).astype(np.float32)  # downslope: -gradient, rows go south
     snow_noise = (150 * smooth_noise(rng, (n, n), n / 25)).astype(np.float32)
-    model = PlaceModel(place, ground, n, resolution, texture, hand, slope, aspect, snow_noise, [])
+    model = PlaceModel(
+        place, ground, n, resolution, texture, hand, slope, aspect, snow_noise, [], f"{scenario.seed}/{place.id}"
+    )
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
     for ev in scenario.events_of(place.id):
         erng = rng_for(scenario.seed, ev.id, "event")
@@ -429,7 +432,7 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
         elif ev.type == "snow" and ev.start <= day <= ev.end:
             frac = since / max(_days(ev.end, ev.start), 1)
             line = ev.snowline_m + (3200 - ev.snowline_m) * (1 - math.sin(math.pi * frac)) ** 1.5
-            line += float(rng_for(ev.id, day.isoformat()).normal(0, 120))
+            line += float(rng_for(model.key, ev.id, day.isoformat()).normal(0, 120))
             hit = (g_.elevation + model.snow_noise > line) & (cover != Cover.WATER)
             snow |= hit
             events[ev.id] = float(hit.mean())
@@ -541,7 +544,7 @@ def render_optical(
     cloud = SPECTRA["cloud"][:, None, None] * (0.9 + 0.2 * rng.random())
     out = np.where(shadow[None], refl * 0.3 + 0.01, refl)
     out = opacity * cloud * (1 + 0.1 * field_) + (1 - opacity) * out
-    out = out + rng.normal(0, 0.003, out.shape).astype(np.float32)
+    out = out + 0.003 * rng.standard_normal(out.shape, dtype=np.float32)
     state = surface.state.copy()
     state[shadow] = State.CLOUD_SHADOW
     state[(opacity >= 0.1) & (opacity < 0.35)] = State.THIN_CLOUD
