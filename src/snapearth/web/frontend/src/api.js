@@ -45,7 +45,7 @@ export function getItem(collection, id) {
 }
 
 export function similar(collection, id, signal) {
-  return getJSON(`/similarity/${encodeURIComponent(collection)}/${encodeURIComponent(id)}?${query({ limit: 8 })}`, { signal });
+  return getJSON(`/similar/collections/${encodeURIComponent(collection)}/items/${encodeURIComponent(id)}?${query({ limit: 8 })}`, { signal });
 }
 
 export function renderings() {

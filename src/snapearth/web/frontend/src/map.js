@@ -3,6 +3,8 @@
 import L from "leaflet";
 import { tileUrl } from "./api.js";
 
+L.Icon.Default.imagePath = "/ui/dist/images/";
+
 export const EVENT_COLOURS = {
   flood: "#1f78b4",
   wildfire: "#e31a1c",
@@ -27,7 +29,10 @@ export class MapView {
         layer.bindTooltip(feature.id);
       },
     }).addTo(this.map);
-    this.place = L.geoJSON(null, { style: { color: "#222", weight: 2, dashArray: "6 4", fill: false } }).addTo(this.map);
+    this.place = L.geoJSON(null, {
+      style: { color: "#222", weight: 2, dashArray: "6 4", fill: false },
+      pointToLayer: (_, latlng) => L.circleMarker(latlng, { radius: 7, color: "#222", weight: 2, fillOpacity: 0.2 }),
+    }).addTo(this.map);
     this.events = L.geoJSON(null, {
       style: (feature) => {
         const type = feature.properties["signature:event_type"];
