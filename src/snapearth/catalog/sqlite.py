@@ -91,6 +91,8 @@ CREATE INDEX IF NOT EXISTS items_platform ON items (platform);
 CREATE INDEX IF NOT EXISTS items_grid_code ON items (grid_code);
 CREATE INDEX IF NOT EXISTS items_relative_orbit ON items (relative_orbit);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree (id, minx, maxx, miny, maxy, mint, maxt, +item INTEGER);
+-- kept in step with items in the same transactions: numberMatched of a whole collection without counting
+CREATE TABLE IF NOT EXISTS collection_counts (collection TEXT PRIMARY KEY, items INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
     namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
@@ -291,6 +293,7 @@ class SQLiteCatalog:
             )
             conn.execute("DELETE FROM items WHERE collection = ?", (collection_id,))
             conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
+            conn.execute("DELETE FROM collection_counts WHERE collection = ?", (collection_id,))
 
     # items ----------------------------------------------------------------------------------------------------
     def add_items(
@@ -390,6 +393,11 @@ class SQLiteCatalog:
             if boxes:
                 conn.executemany(_INSERT_BOX, boxes)
             self._widen_durations(conn, max_before, max_after)
+            new_by_collection: dict[str, int] = {}
+            for row in rows:
+                new_by_collection[row[1]] = new_by_collection.get(row[1], 0) + 1
+            for collection, added in new_by_collection.items():
+                _count(conn, collection, added)
         report.inserted += inserted
         report.updated += updated
         report.skipped += skipped
@@ -446,6 +454,7 @@ class SQLiteCatalog:
             conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (found[0], -found[0]))
             conn.execute("DELETE FROM items WHERE rowid = ?", (found[0],))
             conn.execute("DELETE FROM items_data WHERE rowid = ?", (found[0],))
+            _count(conn, collection_id, -1)
 
     # search ---------------------------------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchPage:
@@ -481,9 +490,24 @@ class SQLiteCatalog:
         items = [apply_fields(item, parsed.fields) for item in self._fetch(conn, [row[0] for row in rows])]
         matched = None
         if parsed.count:
-            count_sql = f"SELECT count(*) FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
-            matched = conn.execute(count_sql, params).fetchone()[0]
+            matched = self._count_matches(conn, parsed, source, where, params)
         return SearchPage(items=items, number_matched=matched, next_token=next_token)
+
+    @staticmethod
+    def _count_matches(
+        conn: sqlite3.Connection, parsed: ParsedSearch, source: str, where: list[str], params: list[Any]
+    ) -> int:
+        whole_collections = parsed.boxes is None and parsed.ids is None and parsed.time is None and not parsed.filter
+        if whole_collections:  # kept per collection as items come and go
+            if parsed.collections is None:
+                row = conn.execute("SELECT coalesce(sum(items), 0) FROM collection_counts").fetchone()
+            else:
+                marks = ",".join("?" * len(parsed.collections))
+                sql = f"SELECT coalesce(sum(items), 0) FROM collection_counts WHERE collection IN ({marks})"
+                row = conn.execute(sql, parsed.collections).fetchone()
+            return int(row[0])
+        count_sql = f"SELECT count(*) FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return int(conn.execute(count_sql, params).fetchone()[0])
 
     @staticmethod
     def _fetch(conn: sqlite3.Connection, rowids: list[int]) -> list[Item]:
@@ -577,6 +601,13 @@ class SQLiteCatalog:
         parsed = parse_search(request)
         conn = self._conn()
         source, where, params = self._where(conn, parsed)
+        if len(specs) > 1 and (parsed.boxes is not None or parsed.filter is not None):
+            # exact geometry tests and JSON filters once, then every aggregation over the matched rows
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS matched (rowid INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.matched")
+            select = f"SELECT i.rowid FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
+            conn.execute(f"INSERT OR IGNORE INTO temp.matched {select}", params)
+            source, where, params = "temp.matched AS m CROSS JOIN items AS i", ["i.rowid = m.rowid"], []
         where_sql = f" WHERE {' AND '.join(where)}" if where else ""
         results = [self._aggregate_one(conn, spec, source, where_sql, params) for spec in specs]
         return {"aggregations": results}
@@ -671,6 +702,14 @@ class _Transaction:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
+
+
+def _count(conn: sqlite3.Connection, collection: str, change: int) -> None:
+    conn.execute(
+        "INSERT INTO collection_counts (collection, items) VALUES (?, ?)"
+        " ON CONFLICT (collection) DO UPDATE SET items = items + excluded.items",
+        (collection, change),
+    )
 
 
 def _columns(checked: CheckedItem) -> tuple[Any, ...]:
