@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from snapearth.catalog.base import Catalog, Item, parse_rfc3339
 from snapearth.errors import InvalidInputError
 from snapearth.sources.harvest import STATE_NAMESPACE, ensure_collection, store_items
-from snapearth.sources.normalize import SOURCES_FIELD, extensions_of
+from snapearth.sources.normalize import SOURCES_FIELD, extensions_of, product_name_of
 from snapearth.sources.query import Window
 
 
@@ -84,7 +84,11 @@ def iter_local_items(root: Path) -> Iterator[tuple[Item, Path]]:
 
 
 def adopt(item: Item, path: Path, source: str, now: datetime) -> Item:
+    """A local item as a harvested one: absolute hrefs, provenance, the canonical (ESA name) id when it has one."""
     adopted = copy.deepcopy(item)
+    name = product_name_of(item)
+    if name is not None:
+        adopted["id"] = name.name
     for asset in adopted.get("assets", {}).values():
         asset["href"] = _absolute(str(asset["href"]), path.parent)
     adopted["links"] = [link for link in adopted.get("links", []) if link.get("rel") not in ("self", "parent", "root")]

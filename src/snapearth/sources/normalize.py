@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import shapely
@@ -26,6 +26,7 @@ from snapearth.errors import ProviderError
 from snapearth.sources.naming import ProductName, parse_product_name
 
 SOURCES_FIELD = "snapearth:sources"
+NAME_TIME_TOLERANCE = timedelta(hours=2)
 
 # Property namespaces kept as they are (STAC extensions); everything else is provider-private.
 _KEPT_PREFIXES = (
@@ -160,7 +161,13 @@ def to_md5_multihash(value: Any) -> str | None:
 
 
 def product_name_of(feature: dict[str, Any]) -> ProductName | None:
+    """The ESA name a feature carries, if its sensing time agrees with the feature's own time."""
     props = feature.get("properties") or {}
+    when = props.get("start_datetime") or props.get("datetime")
+    try:
+        moment = parse_rfc3339(str(when).replace(" ", "T")) if when else None
+    except ValueError:
+        moment = None
     for candidate in (
         props.get("s2:product_uri"),
         props.get("s1:product_identifier"),
@@ -170,7 +177,8 @@ def product_name_of(feature: dict[str, Any]) -> ProductName | None:
     ):
         if isinstance(candidate, str):
             parsed = parse_product_name(candidate)
-            if parsed is not None:
+            # a datatake lasts minutes; a name hours away from the acquisition belongs to another product
+            if parsed is not None and (moment is None or abs(moment - parsed.sensing) <= NAME_TIME_TOLERANCE):
                 return parsed
     return None
 
