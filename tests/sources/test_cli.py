@@ -55,7 +55,8 @@ def test_harvest_two_providers_from_the_command_line(catalog, replay, tmp_path):
 
 
 def test_place_names_go_through_the_gazetteer(catalog, replay, tmp_path):
-    replay.route("/pc/api/stac/v1/search", StacPages(replay, "/pc/api/stac/v1/search", [stac_item("pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json")]))  # fmt: skip
+    pc_item = stac_item("pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json")
+    replay.route("/pc/api/stac/v1/search", StacPages(replay, "/pc/api/stac/v1/search", [pc_item]))
     config = eodag_yml(tmp_path / "eodag.yml", replay)
     result = invoke(
         "harvest", "-p", "planetary_computer", "-c", "sentinel-2-l2a", "--place", "Guadeloupe",
