@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 from pyproj import Transformer
-from rasterio.windows import Window
-from scipy import ndimage
 
 from snapearth.catalog.base import parse_rfc3339
 from snapearth.signature import optical
@@ -369,8 +367,7 @@ def _radar(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) -> I
                 vh = None
                 if "vh" in specs:
                     vh, vh_ok = to_physical(reader.read("vh", window), specs["vh"])
-                smooth = _despeckle(reader, window, specs["vv"])
-                water = ((smooth < threshold) & ok).astype(np.uint8)
+                water = ((vv < threshold) & ok).astype(np.uint8)
                 water[~ok] = 255
                 sink.write(water, window)
                 _accumulate_radar(
@@ -429,22 +426,6 @@ def _radar(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) -> I
         chips=chips,
         pixels=grid.height * grid.width,
     )
-
-
-def _despeckle(reader: BandReader, window: Window, spec: BandSpec) -> np.ndarray:
-    """VV in dB after a 3x3 boxcar on linear intensity (read with a one-row halo so strips join seamlessly)."""
-    top = max(0, int(window.row_off) - 1)
-    bottom = min(reader.grid.height, int(window.row_off + window.height) + 1)
-    halo = Window(window.col_off, top, window.width, bottom - top)
-    db, ok = to_physical(reader.read("vv", halo), spec)
-    linear = np.where(ok, np.power(10.0, db / 10.0, dtype=np.float32), 0.0)
-    weight = ndimage.uniform_filter(ok.astype(np.float32), size=3, mode="nearest")
-    mean = ndimage.uniform_filter(linear, size=3, mode="nearest")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        smooth = 10.0 * np.log10(mean / weight)
-    start = int(window.row_off) - top
-    out: np.ndarray = smooth[start : start + int(window.height)]
-    return out
 
 
 def _accumulate_radar(

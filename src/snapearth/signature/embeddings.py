@@ -142,7 +142,6 @@ class _KeyedIndex:
 class SimilarityIndex:
     """Images and chips of one collection; "images like this one" and "places like this one"."""
 
-
     def __init__(self, root: Path, collection: str) -> None:
         self.root = root / "signature" / "index" / collection
         self.collection = collection

@@ -28,6 +28,7 @@ same catalog produces the same events (and stale ones are removed).
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections import defaultdict
@@ -45,7 +46,7 @@ from rasterio.features import shapes
 from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
 from scipy import ndimage
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from shapely.ops import transform as shapely_transform
 
 from snapearth.catalog.base import parse_rfc3339
@@ -573,7 +574,7 @@ def event_item(ev: Event, min_pixels: int, last_seen: datetime) -> Item | None:
         "stac_extensions": [],
         "id": item_id,
         "collection": EVENTS_COLLECTION,
-        "geometry": mapping(geometry),
+        "geometry": json.loads(shapely.to_geojson(geometry)),
         "bbox": [round(v, 6) for v in geometry.bounds],
         "properties": {
             "datetime": None,

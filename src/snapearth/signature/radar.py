@@ -1,6 +1,9 @@
 """Sentinel-1 water: Otsu's threshold on the VV backscatter histogram, with a fixed fallback.
 
 Open water is a specular reflector (VV sigma0 around -20 dB and below), land a diffuse one (-15..-5 dB).
+GRD products are already multi-looked (ENL ~4.4); a further boxcar would erase rivers and paddies a pixel or
+two wide, so pixels are thresholded as they are. Wet snow and slopes facing away from the radar are as dark
+as water: VV alone cannot tell them apart (``events`` never takes radar water on snow for a flood).
 Otsu's threshold is kept only when the histogram really is bimodal in that range; otherwise the commonly
 used fixed threshold applies (e.g. UN-SPIDER's recommended practice uses about -18 dB on VV).
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 FALLBACK_VV_THRESHOLD_DB = -18.0
-OTSU_RANGE_DB = (-24.0, -14.0)
+OTSU_RANGE_DB = (-24.0, -16.0)
 _HIST_RANGE = (-35.0, 5.0)
 _BINS = 400
 
