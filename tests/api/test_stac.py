@@ -178,10 +178,10 @@ def test_transactions_need_the_api_key(api_archive: Archive, tmp_path: Path) -> 
         new["properties"]["eo:cloud_cover"] = 1.5
         bearer = {"Authorization": f"Bearer {API_KEY}"}
         updated = client.put(f"/collections/{S2}/items/{new['id']}", json=new, headers=bearer)
-        assert updated.status_code == 200, updated.text
+        assert updated.status_code == 204, updated.text
         stored = client.get(f"/collections/{S2}/items/{new['id']}").json()
         assert stored["properties"]["eo:cloud_cover"] == 1.5
-        assert client.delete(f"/collections/{S2}/items/{new['id']}", headers=key).status_code == 200
+        assert client.delete(f"/collections/{S2}/items/{new['id']}", headers=key).status_code == 204
         assert client.get(f"/collections/{S2}/items/{new['id']}").status_code == 404
 
         collection = {
@@ -196,7 +196,7 @@ def test_transactions_need_the_api_key(api_archive: Archive, tmp_path: Path) -> 
         assert client.post("/collections", json=collection).status_code == 401
         assert client.post("/collections", json=collection, headers=key).status_code == 201
         assert client.get("/collections/events-test").status_code == 200
-        assert client.delete("/collections/events-test", headers=key).status_code == 200
+        assert client.delete("/collections/events-test", headers=key).status_code == 204
         assert client.get("/collections/events-test").status_code == 404
 
 

@@ -7,8 +7,11 @@ this layer only checks what needs HTTP context (known collections, queryables, t
 
 from __future__ import annotations
 
+import contextlib
+import re
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 from typing import Any, Literal, cast
@@ -17,7 +20,7 @@ from urllib.parse import quote, urlencode
 import attr
 import orjson
 from fastapi import Depends, FastAPI, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.models import (
     ItemCollectionUri,
@@ -42,16 +45,18 @@ from stac_fastapi.extensions.aggregation.request import (
     AggregationExtensionPostRequest,
 )
 from stac_fastapi.extensions.filter.client import BaseFiltersClient
+from stac_fastapi.extensions.filter.request import FilterExtensionPostRequest
 from stac_fastapi.extensions.transaction.client import BaseTransactionsClient
 from stac_fastapi.types.config import ApiSettings
 from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.extension import ApiExtension
-from stac_fastapi.types.search import APIRequest, BaseSearchGetRequest, DateTimeQueryType
+from stac_fastapi.types.search import APIRequest, BaseSearchGetRequest, BaseSearchPostRequest, DateTimeQueryType
+from starlette.responses import Response
 
 from snapearth import __version__
 from snapearth.api.responses import GeoJSONResponse, JSONResponse
 from snapearth.catalog.aggregation import AGGREGATIONS
-from snapearth.catalog.base import Catalog, Fields, SearchRequest, SortKey
+from snapearth.catalog.base import Catalog, SearchRequest, SortKey
 from snapearth.config import Settings
 from snapearth.errors import (
     AuthenticationError,
@@ -127,18 +132,21 @@ class AssetUrls:
 
 
 def _own_links(links: Any) -> list[dict[str, Any]]:
-    return [link for link in links or [] if isinstance(link, dict) and link.get("rel") not in OWN_LINK_RELS]
+    kept = [link for link in links or [] if isinstance(link, dict) and link.get("rel") not in OWN_LINK_RELS]
+    return [
+        link if link.get("title") else {**link, "title": str(link.get("rel", "link")).capitalize()} for link in kept
+    ]
 
 
 def collection_links(collection_id: str, root: str) -> list[dict[str, Any]]:
     here = f"{root}collections/{quote(collection_id)}"
     return [
-        {"rel": "self", "type": JSON, "href": here},
-        {"rel": "parent", "type": JSON, "href": root},
-        {"rel": "root", "type": JSON, "href": root},
-        {"rel": "items", "type": GEOJSON, "href": f"{here}/items"},
-        {"rel": "queryables", "type": "application/schema+json", "href": f"{here}/queryables"},
-        {"rel": "aggregate", "type": JSON, "href": f"{here}/aggregate", "method": "GET"},
+        {"rel": "self", "type": JSON, "href": here, "title": collection_id},
+        {"rel": "parent", "type": JSON, "href": root, "title": "SnapEarth"},
+        {"rel": "root", "type": JSON, "href": root, "title": "SnapEarth"},
+        {"rel": "items", "type": GEOJSON, "href": f"{here}/items", "title": "Items"},
+        {"rel": "queryables", "type": "application/schema+json", "href": f"{here}/queryables", "title": "Queryables"},
+        {"rel": "aggregate", "type": JSON, "href": f"{here}/aggregate", "method": "GET", "title": "Aggregate"},
     ]
 
 
@@ -197,18 +205,92 @@ def _sortby(value: Any) -> list[SortKey] | None:
     return keys or None
 
 
-def _fields(value: Any) -> Fields | None:
-    if value is None:
-        return None
-    if isinstance(value, list):  # GET: ["id", "-properties.datetime"]
-        include = [v.lstrip("+") for v in value if v and not v.startswith("-")]
-        exclude = [v[1:] for v in value if v.startswith("-")]
-    else:
-        include = sorted(getattr(value, "include", None) or [])
-        exclude = sorted(getattr(value, "exclude", None) or [])
-    if not include and not exclude:
-        return None
-    return Fields(include=include, exclude=exclude)
+IDENTITY_FIELDS = ("type", "stac_version", "id", "collection")
+DEFAULT_FIELDS = (
+    "type",
+    "stac_version",
+    "id",
+    "collection",
+    "geometry",
+    "bbox",
+    "links",
+    "assets",
+    "properties.datetime",
+    "properties.start_datetime",
+    "properties.end_datetime",
+)
+
+
+@dataclass(frozen=True)
+class FieldSelection:
+    """The STAC fields extension, applied here (after links and asset URLs) so every backend behaves the same.
+
+    ``include`` given (non-empty): those paths plus the identity of the item (``type``, ``stac_version``, ``id``,
+    ``collection``, as pgstac does); ``include`` explicitly empty or null: the default set;
+    ``include`` absent: the whole item. ``exclude`` then removes paths, except where a path (or one below it) is
+    also included: the more specific include wins.
+    """
+
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    include_given: bool
+
+    @classmethod
+    def parse(cls, value: Any) -> FieldSelection | None:
+        if value is None:
+            return None
+        if isinstance(value, list):  # GET: ["id", "-properties.datetime", "+assets"]
+            include = tuple(v.strip().lstrip("+") for v in value if v.strip() and not v.strip().startswith("-"))
+            exclude = tuple(v.strip()[1:] for v in value if v.strip().startswith("-"))
+            return cls(include, exclude, include_given=bool(include))
+        include_set = getattr(value, "include", None) or set()
+        exclude_set = getattr(value, "exclude", None) or set()
+        given = "include" in getattr(value, "model_fields_set", set())
+        return cls(tuple(sorted(include_set)), tuple(sorted(exclude_set)), include_given=given)
+
+    def apply(self, item: dict[str, Any]) -> dict[str, Any]:
+        if self.include:
+            paths = (*IDENTITY_FIELDS, *self.include)
+        elif self.include_given or not self.exclude:
+            paths = DEFAULT_FIELDS
+        else:
+            paths = ()
+        result: dict[str, Any] = {}
+        if paths:
+            for path in paths:
+                _copy_path(item, result, path.split("."))
+        else:
+            result = dict(item)
+            if isinstance(result.get("properties"), dict):
+                result["properties"] = dict(result["properties"])
+        for path in self.exclude:
+            if any(inc == path or inc.startswith(path + ".") for inc in self.include):
+                continue
+            _drop_path(result, path.split("."))
+        return result
+
+
+def _copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if head not in source:
+        return
+    if not rest:
+        target[head] = source[head]
+    elif isinstance(source[head], dict):
+        child = target.setdefault(head, {})
+        if isinstance(child, dict):
+            _copy_path(source[head], child, rest)
+
+
+def _drop_path(target: dict[str, Any], parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if head not in target:
+        return
+    if not rest:
+        del target[head]
+    elif isinstance(target[head], dict):
+        target[head] = dict(target[head])
+        _drop_path(target[head], rest)
 
 
 def _as_list(value: Any) -> list[Any] | None:
@@ -233,9 +315,13 @@ def build_search(params: dict[str, Any]) -> SearchRequest:
     filter_expr = params.get("filter_expr")
     filter_lang = params.get("filter_lang")
     if isinstance(filter_expr, dict):
+        if filter_lang == "cql2-text":
+            raise InvalidInputError("filter: an object is CQL2 JSON, but filter-lang says cql2-text", field="filter")
         filter_lang = "cql2-json"
     elif isinstance(filter_expr, str) and filter_lang == "cql2-json":
         filter_expr = _json_param(filter_expr, "filter")
+    elif isinstance(filter_expr, str):
+        filter_lang = "cql2-text"
     limit = params.get("limit")
     q = params.get("q")
     if isinstance(q, str):
@@ -255,7 +341,6 @@ def build_search(params: dict[str, Any]) -> SearchRequest:
             query=query or None,
             q=q or None,
             sortby=_sortby(params.get("sortby")),
-            fields=_fields(params.get("fields")),
             limit=10 if limit is None else int(limit),
             token=params.get("token") or None,
         )
@@ -365,6 +450,15 @@ class CoreClient(BaseCoreClient):
         for link in page["links"]:
             if link.get("rel") == "search":
                 link["type"] = GEOJSON
+        if not any(str(link.get("rel", "")).endswith("queryables") for link in page["links"]):
+            page["links"].append(
+                {
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                    "type": "application/schema+json",
+                    "title": "Queryables",
+                    "href": f"{root}queryables",
+                }
+            )
         for collection in self.catalog.list_collections():
             page["links"].append(
                 {
@@ -387,9 +481,9 @@ class CoreClient(BaseCoreClient):
         return {
             "collections": collections,
             "links": [
-                {"rel": "self", "type": JSON, "href": f"{root}collections"},
-                {"rel": "parent", "type": JSON, "href": root},
-                {"rel": "root", "type": JSON, "href": root},
+                {"rel": "self", "type": JSON, "href": f"{root}collections", "title": "Collections"},
+                {"rel": "parent", "type": JSON, "href": root, "title": "SnapEarth"},
+                {"rel": "root", "type": JSON, "href": root, "title": "SnapEarth"},
             ],
             "numberMatched": len(collections),
             "numberReturned": len(collections),
@@ -405,8 +499,7 @@ class CoreClient(BaseCoreClient):
     def _decorate(self, item: dict[str, Any], root: str) -> dict[str, Any]:
         if "links" in item or "assets" in item:
             self.assets.rewrite(item, root)
-        if "id" in item:
-            item["links"] = item_links(item, root) + _own_links(item.get("links"))
+        item["links"] = item_links(item, root) + _own_links(item.get("links"))
         return item
 
     def _check_collections(self, collections: list[str] | None) -> None:
@@ -417,20 +510,27 @@ class CoreClient(BaseCoreClient):
         if unknown:
             raise NotFoundError(f"collections: unknown collection {unknown[0]!r}", field="collections")
 
-    def _search(self, search: SearchRequest, request: Request, post_body: dict[str, Any] | None) -> Any:
+    def _search(
+        self,
+        search: SearchRequest,
+        request: Request,
+        post_body: dict[str, Any] | None,
+        fields: FieldSelection | None = None,
+    ) -> Any:
         self._check_collections(search.collections)
         self.queryables.check(search)
         page = self.catalog.search(search)
         root = base_url(request)
         features = [self._decorate(item, root) for item in page.items]
+        if fields is not None:
+            features = [fields.apply(item) for item in features]
         self_href = str(request.url)
-        if settings_url := request.app.state.snapearth_settings.public_url:
+        if request.app.state.snapearth_settings.public_url:
             self_href = root.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         links: list[dict[str, Any]] = [
             {"rel": "self", "type": GEOJSON, "href": self_href},
             {"rel": "root", "type": JSON, "href": root},
         ]
-        del settings_url
         if page.next_token:
             if post_body is None:
                 query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
@@ -454,19 +554,22 @@ class CoreClient(BaseCoreClient):
 
     def get_search(self, **kwargs: Any) -> Any:  # type: ignore[override]
         request: Request = kwargs.pop("request")
-        return self._search(build_search(kwargs), request, None)
+        return self._search(build_search(kwargs), request, None, FieldSelection.parse(kwargs.get("fields")))
 
     def post_search(self, search_request: BaseModel, **kwargs: Any) -> Any:
         request: Request = kwargs["request"]
         params = {name: getattr(search_request, name, None) for name in type(search_request).model_fields}
+        if "fields" in search_request.model_fields_set and params.get("fields") is None:
+            raise InvalidInputError("fields: null is not allowed; give an object with include/exclude", field="fields")
         body = search_request.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
-        return self._search(build_search(params), request, body)
+        fields = FieldSelection.parse(params.get("fields")) if "fields" in search_request.model_fields_set else None
+        return self._search(build_search(params), request, body, fields)
 
     def item_collection(self, collection_id: str, **kwargs: Any) -> Any:  # type: ignore[override]
         request: Request = kwargs.pop("request")
         self.catalog.get_collection(collection_id)  # 404 for an unknown collection
         search = build_search({**kwargs, "collections": [collection_id]})
-        return self._search(search, request, None)
+        return self._search(search, request, None, FieldSelection.parse(kwargs.get("fields")))
 
 
 @attr.s
@@ -555,9 +658,7 @@ class TransactionsClient(BaseTransactionsClient):
         body.update(id=item_id, collection=collection_id)
         self._add([body], "upsert")
         self.queryables.forget(collection_id)
-        stored = self.catalog.get_item(collection_id, item_id)
-        stored["links"] = item_links(stored, base_url(kwargs["request"])) + _own_links(stored.get("links"))
-        return GeoJSONResponse(stored)
+        return Response(status_code=204)
 
     def patch_item(self, collection_id: str, item_id: str, patch: Any, **kwargs: Any) -> Any:
         current = self.catalog.get_item(collection_id, item_id)
@@ -569,9 +670,12 @@ class TransactionsClient(BaseTransactionsClient):
         return self.update_item(collection_id, item_id, merged, **kwargs)
 
     def delete_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
-        self.catalog.delete_item(collection_id, item_id)
+        """Idempotent: deleting an item that is already gone succeeds (204), as STAC clients expect."""
+        self.catalog.get_collection(collection_id)
+        with contextlib.suppress(NotFoundError):
+            self.catalog.delete_item(collection_id, item_id)
         self.queryables.forget(collection_id)
-        return JSONResponse({"deleted": item_id})
+        return Response(status_code=204)
 
     def create_collection(self, collection: Any, **kwargs: Any) -> Any:
         body = self._body(collection)
@@ -588,10 +692,7 @@ class TransactionsClient(BaseTransactionsClient):
         body["id"] = collection_id
         self.catalog.update_collection(body)
         self.queryables.forget(collection_id)
-        stored = self.catalog.get_collection(collection_id)
-        root = base_url(kwargs["request"])
-        stored["links"] = collection_links(collection_id, root) + _own_links(stored.get("links"))
-        return JSONResponse(stored)
+        return Response(status_code=204)
 
     def patch_collection(self, collection_id: str, patch: Any, **kwargs: Any) -> Any:
         current = self.catalog.get_collection(collection_id)
@@ -603,7 +704,7 @@ class TransactionsClient(BaseTransactionsClient):
     def delete_collection(self, collection_id: str, **kwargs: Any) -> Any:
         self.catalog.delete_collection(collection_id, force=True)
         self.queryables.forget(collection_id)
-        return JSONResponse({"deleted": collection_id})
+        return Response(status_code=204)
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
@@ -673,17 +774,58 @@ class AggregationClient(BaseAggregationClient):
 # --- assembly ------------------------------------------------------------------------------------------------------
 
 
-def _check_datetime(instance: Any, attribute: Any, value: str | None) -> None:
-    """GET ``datetime``: the catalog's own parser, so the 400 names the parameter and the reason."""
-    if value is not None:
-        from snapearth.catalog.search_params import parse_datetime
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
-        parse_datetime(value)
+
+def check_datetime(value: str | None) -> None:
+    """``datetime`` must be RFC 3339 date-times (``..`` or empty for an open end), start before end."""
+    if value is None:
+        return
+    ends = value.split("/")
+    if len(ends) > 2 or not value.strip():
+        raise InvalidInputError(f"datetime: {value!r} is not an RFC 3339 date-time or interval", field="datetime")
+    for end in ends:
+        if end not in ("", "..") and not _RFC3339.match(end):
+            raise InvalidInputError(
+                f"datetime: {end!r} is not an RFC 3339 date-time (e.g. 2024-05-01T00:00:00Z)", field="datetime"
+            )
+    from snapearth.catalog.search_params import parse_datetime
+
+    parse_datetime(value)  # open on both ends, start after end: the catalog names the reason
+
+
+def _check_datetime(instance: Any, attribute: Any, value: str | None) -> None:
+    check_datetime(value)
 
 
 @attr.s
 class SearchGetRequest(BaseSearchGetRequest):
     datetime: DateTimeQueryType = attr.ib(default=None, validator=_check_datetime)
+
+
+class FilterPostRequest(FilterExtensionPostRequest):
+    """POST ``filter`` in either encoding: CQL2 JSON (an object) or CQL2 text (a string, as pystac-client sends)."""
+
+    filter_expr: dict[str, Any] | str | None = Field(  # type: ignore[assignment]
+        None, alias="filter", description="A CQL2 filter expression."
+    )
+    filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(  # type: ignore[assignment]
+        None, alias="filter-lang", description="The CQL2 encoding of `filter` (default: from its JSON type)."
+    )
+
+
+@attr.s
+class SnapEarthFilterExtension(FilterExtension):
+    POST: type[BaseModel] = FilterPostRequest
+
+
+class SearchPostRequest(BaseSearchPostRequest):
+    """POST /search; a single collection or id given as a string is accepted as a list of one."""
+
+    @field_validator("collections", "ids", mode="before")
+    @classmethod
+    def _one_as_list(cls, value: Any) -> Any:
+        return [part for part in value.split(",") if part] if isinstance(value, str) else value
 
 
 @attr.s
@@ -726,7 +868,7 @@ def add_stac_api(app: FastAPI, catalog: Catalog, settings: Settings) -> StacApi:
     queryables = Queryables(catalog)
     assets = AssetUrls(settings.data)
     search_extensions: list[ApiExtension] = [
-        FilterExtension(client=FiltersClient(queryables=queryables)),
+        SnapEarthFilterExtension(client=FiltersClient(queryables=queryables)),
         SortExtension(),
         FieldsExtension(),
         QueryExtension(),
@@ -741,7 +883,7 @@ def add_stac_api(app: FastAPI, catalog: Catalog, settings: Settings) -> StacApi:
         TokenPaginationExtension(),
     ]
     get_model = create_get_request_model(search_extensions, base_model=SearchGetRequest)
-    post_model = create_post_request_model(search_extensions)
+    post_model = create_post_request_model(search_extensions, base_model=SearchPostRequest)
     aggregation = AggregationExtension(client=AggregationClient(catalog=catalog))
     aggregation.GET = create_get_request_model(search_extensions, base_model=AggregationExtensionGetRequest)
     aggregation.POST = create_post_request_model(search_extensions, base_model=AggregationExtensionPostRequest)
