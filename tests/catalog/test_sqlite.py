@@ -16,7 +16,7 @@ from snapearth.catalog import SearchRequest, open_catalog
 from snapearth.catalog.aggregation import geohash
 from snapearth.catalog.sqlite import SQLiteCatalog, path_from_url
 from snapearth.errors import InvalidInputError
-from tests.catalog.items import collections, generated_item
+from tests.catalog.items import collections, event_item, generated_item
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ _LOADER = """
 import sys
 import orjson
 from snapearth.catalog import open_catalog
-from tests.catalog.items import collections, generated_item
+from tests.catalog.items import collections, event_item, generated_item
 catalog = open_catalog(sys.argv[1])
 for collection in collections():
     catalog.create_collection(collection, exist_ok=True)
@@ -203,4 +203,22 @@ def test_three_hundred_pages_deep(tmp_path: Path) -> None:
     assert len(seen) == len(set(seen)) == 3_000
     dates = [catalog.get_item("sentinel-2-l2a", i)["properties"]["datetime"] for i in seen[::97]]
     assert dates == sorted(dates, reverse=True)
+    catalog.close()
+
+
+def test_free_text_q(tmp_path: Path) -> None:
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    event = event_item()
+    event["properties"]["title"] = "Flood of the Garonne"
+    event["properties"]["keywords"] = ["inondation", "Toulouse"]
+    catalog.add_items([event, generated_item(0), generated_item(1)])
+    assert {i["id"] for i in catalog.search(SearchRequest(q=["garonne"])).items} == {event["id"]}
+    assert catalog.search(SearchRequest(q=["TOULOUSE,nothing"])).number_matched == 1
+    assert catalog.search(SearchRequest(q=["s2-gen"])).number_matched == 2
+    assert catalog.search(SearchRequest(q=["nothing"])).number_matched == 0
+    with pytest.raises(InvalidInputError) as error:
+        catalog.search(SearchRequest(q=[" , "]))
+    assert error.value.field == "q"
     catalog.close()

@@ -49,10 +49,17 @@ CREATE TABLE IF NOT EXISTS snapearth.records (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (namespace, key)
 );
--- What Planetary Computer indexes beside datetime and geometry: the cloud-cover filter of nearly every search.
+-- Indexed queryables beside pgstac's own datetime, geometry and id: the properties nearly every search filters on,
+-- the same ones the embedded backend keeps in indexed columns.
 INSERT INTO pgstac.queryables (name, definition, property_index_type)
-SELECT 'eo:cloud_cover', '{"type": "number", "minimum": 0, "maximum": 100}', 'BTREE'
-WHERE NOT EXISTS (SELECT FROM pgstac.queryables WHERE name = 'eo:cloud_cover');
+SELECT q.name, q.definition::jsonb, 'BTREE'
+FROM (VALUES
+    ('eo:cloud_cover', '{"type": "number", "minimum": 0, "maximum": 100}'),
+    ('platform', '{"type": "string"}'),
+    ('grid:code', '{"type": "string"}'),
+    ('sat:relative_orbit', '{"type": "integer", "minimum": 1}')
+) AS q (name, definition)
+WHERE NOT EXISTS (SELECT FROM pgstac.queryables WHERE queryables.name = q.name);
 """
 
 # Aggregations over pgstac's items table, filtered by pgstac's own translation of the search to a WHERE clause

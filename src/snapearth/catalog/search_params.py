@@ -78,6 +78,7 @@ class ParsedSearch:
     limit: int
     token: str | None
     count: bool
+    q: tuple[str, ...] | None = None  # free-text terms (any of them, case-insensitive)
 
 
 def parse_search(request: SearchRequest) -> ParsedSearch:
@@ -114,7 +115,19 @@ def parse_search(request: SearchRequest) -> ParsedSearch:
         limit=parse_limit(request.limit),
         token=request.token or None,
         count=request.count,
+        q=parse_free_text(request.q),
     )
+
+
+def parse_free_text(terms: list[str] | None) -> tuple[str, ...] | None:
+    """STAC free-text ``q``: terms (comma-separated in GET) matched case-insensitively; any term matches."""
+    if terms is None:
+        return None
+    words = [word.strip().strip('"').casefold() for term in terms for word in term.split(",")]
+    words = [word for word in words if word]
+    if not words:
+        raise InvalidInputError("q: give at least one word to look for", field="q")
+    return tuple(dict.fromkeys(words))
 
 
 def parse_limit(limit: int) -> int:

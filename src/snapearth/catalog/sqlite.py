@@ -497,7 +497,8 @@ class SQLiteCatalog:
     def _count_matches(
         conn: sqlite3.Connection, parsed: ParsedSearch, source: str, where: list[str], params: list[Any]
     ) -> int:
-        whole_collections = parsed.boxes is None and parsed.ids is None and parsed.time is None and not parsed.filter
+        narrowed = (parsed.boxes, parsed.ids, parsed.time, parsed.filter, parsed.q)
+        whole_collections = all(part is None for part in narrowed)
         if whole_collections:  # kept per collection as items come and go
             if parsed.collections is None:
                 row = conn.execute("SELECT coalesce(sum(items), 0) FROM collection_counts").fetchone()
@@ -582,6 +583,14 @@ class SQLiteCatalog:
             sql, filter_params = CQL2Compiler(lambda boxes: _rtree_subquery(boxes, None)).compile(parsed.filter)
             conditions.append(sql)
             params.extend(filter_params)
+        if parsed.q:
+            texts = [
+                "i.id",
+                *(f"json_extract(d.properties, '$.{name}')" for name in ("title", "description", "keywords")),
+            ]
+            term = " OR ".join(f"instr(se_casei(coalesce({text}, '')), ?) > 0" for text in texts)
+            conditions.append("(" + " OR ".join(f"({term})" for _ in parsed.q) + ")")
+            params.extend(word for word in parsed.q for _ in texts)
         if parsed.geometry is not None and parsed.boxes is not None:
             sql, exact_params = exact_intersects(parsed.geometry, parsed.boxes)
             conditions.append(sql)
@@ -601,7 +610,7 @@ class SQLiteCatalog:
         parsed = parse_search(request)
         conn = self._conn()
         source, where, params = self._where(conn, parsed)
-        if len(specs) > 1 and (parsed.boxes is not None or parsed.filter is not None):
+        if len(specs) > 1 and (parsed.boxes is not None or parsed.filter is not None or parsed.q):
             # exact geometry tests and JSON filters once, then every aggregation over the matched rows
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS matched (rowid INTEGER PRIMARY KEY)")
             conn.execute("DELETE FROM temp.matched")
