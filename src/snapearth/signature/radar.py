@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 FALLBACK_VV_THRESHOLD_DB = -18.0
-OTSU_RANGE_DB = (-24.0, -16.0)
+OTSU_RANGE_DB = (-24.0, -15.0)
 _HIST_RANGE = (-35.0, 5.0)
 _BINS = 400
 
