@@ -498,8 +498,11 @@ def to_pgstac_search(parsed: ParsedSearch) -> dict[str, Any]:
         start = parsed.time.start.isoformat() if parsed.time.start else ".."
         end = parsed.time.end.isoformat() if parsed.time.end else ".."
         body["datetime"] = f"{start}/{end}"
-    if parsed.filter is not None:
-        body["filter"] = parsed.filter
+    filters = [parsed.filter] if parsed.filter is not None else []
+    if parsed.q:
+        filters.append(free_text_filter(parsed.q))
+    if filters:
+        body["filter"] = filters[0] if len(filters) == 1 else {"op": "and", "args": filters}
         body["filter-lang"] = "cql2-json"
     body["sortby"] = [{"field": key.field, "direction": key.direction} for key in parsed.sortby]
     if parsed.token:
@@ -508,6 +511,23 @@ def to_pgstac_search(parsed: ParsedSearch) -> dict[str, Any]:
     # costs ~2 ms an item: the stac-fastapi-pgstac "API hydrate" mode.
     body["conf"] = {"context": "on" if parsed.count else "off", "nohydrate": True}
     return body
+
+
+FREE_TEXT_FIELDS = ("id", "title", "description", "keywords")
+
+
+def free_text_filter(words: tuple[str, ...]) -> dict[str, Any]:
+    """Free-text ``q`` as CQL2: any word, anywhere in the id, title, description or keywords, ignoring case.
+
+    (pgstac's own ``q`` is an English full-text search without the id; this keeps both backends' answers equal.)
+    """
+    clauses = []
+    for word in words:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        for name in FREE_TEXT_FIELDS:
+            casei_property = {"op": "casei", "args": [{"property": name}]}
+            clauses.append({"op": "like", "args": [casei_property, {"op": "casei", "args": [pattern]}]})
+    return clauses[0] if len(clauses) == 1 else {"op": "or", "args": clauses}
 
 
 _TOKEN = re.compile(r"^(next|prev):((?:[0-9a-f]{2})+):((?:[0-9a-f]{2})+)$", re.IGNORECASE)
