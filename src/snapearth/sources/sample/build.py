@@ -164,15 +164,13 @@ def render_task(scenario: Scenario, model: PlaceModel, task: Task, out: Path) ->
     if task.collection == "sentinel-2-l2a":
         sun = sun_angles(p.datetime, place.lon, place.lat)
         scene = render_optical(model, p.datetime, sun[0], sun[1], key)
-        add = 1000 if p.datetime.date() >= prod.OFFSET_FROM else 0
-        dn = np.clip(np.round(scene.reflectance / prod.S2_SCALE) + add, 1, 65535).astype(np.uint16)
+        add = 1000 if p.datetime.date() >= prod.OFFSET_FROM else 0  # BOA_ADD_OFFSET from baseline 04.00
         refl20 = _down2(scene.reflectance)
         for i, band in enumerate(BANDS):
-            if band in BANDS_20M:
-                data = np.clip(np.round(refl20[i] / prod.S2_SCALE) + add, 1, 65535).astype(np.uint16)
-                prod.write_cog(folder / f"{band}.tif", data, grid, 2, 0, "average")
-            else:
-                prod.write_cog(folder / f"{band}.tif", dn[i], grid, 1, 0, "average")
+            coarse = band in BANDS_20M
+            refl = refl20[i] if coarse else scene.reflectance[i]
+            dn = np.clip(np.round(refl / prod.S2_SCALE) + add, 1, 65535).astype(np.uint16)
+            prod.write_cog(folder / f"{band}.tif", dn, grid, 2 if coarse else 1, 0, "average")
         scl = _scl(refl20, _down2(scene.opacity), _down2(scene.shadow.astype(np.float32)))
         prod.write_cog(folder / "SCL.tif", scl, grid, 2, 0, "nearest")
         rgb = _visual(scene.reflectance)

@@ -131,6 +131,7 @@ def write_cog(path: Path, data: np.ndarray, grid: Grid, factor: int, nodata: flo
             blockxsize=128,
             blockysize=128,
             compress="DEFLATE",
+            zlevel=1,  # a few % larger than the default level 6, markedly faster on many small files
             predictor=2 if bands.dtype.kind in "iu" else 1,
             interleave="pixel" if count > 1 else "band",
             copy_src_overviews=True,
