@@ -42,8 +42,9 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy src
 
+PYTEST_ARGS ?=
 pytest: venv web system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: venv system-deps lint typecheck pytest
 
