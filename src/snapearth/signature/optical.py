@@ -3,7 +3,7 @@
 Rules (published thresholds, see ../shared/NOTES.md):
 - clouds/shadows from SCL (8, 9, 10 / 3) when the product has it, else s2cloudless on L1C TOA bands, else a
   brightness/SWIR test (clouds are bright in blue *and* SWIR; snow is bright in blue but dark in SWIR);
-- snow/ice: SNOMAP, NDSI > 0.4 with NIR > 0.11 and green > 0.1 (Hall et al.);
+- snow/ice: SNOMAP, NDSI > 0.4 with NIR > 0.11 and green > 0.1 (Hall et al.), or green > 0.12 (shaded snow);
 - water: MNDWI > 0 (Xu) confirmed by NDWI > 0 (McFeeters) or a dark NIR, and not snow;
 - burned: NBR < -0.1 with low NDVI and a dark NIR (char), the single-image evidence; dNBR classes
   (Key & Benson) are applied across time in ``events``;
@@ -79,7 +79,8 @@ def classify_strip(
         result: np.ndarray = ne.evaluate(expression, local_dict=env)
         return result
 
-    snow = rule("(mndwi > 0.4) & (b08 > 0.11) & (b03 > 0.1)")
+    # SNOMAP; snow in deep shade keeps a green reflectance no water body has (> 0.12) while its NIR drops
+    snow = rule("(mndwi > 0.4) & (b03 > 0.1) & ((b08 > 0.11) | (b03 > 0.12))")
     env["snow"] = snow
     if scl is not None:
         valid = valid & ~np.isin(scl, SCL_NODATA)
