@@ -13,7 +13,8 @@ import json
 import logging
 import shutil
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +122,15 @@ def create_router(
         metrics = JobMetrics(lambda: _count_by_status(catalog), registry)
         service = OpenEOService(catalog, config, metrics)
     svc = service
-    router = APIRouter(route_class=OpenEORoute, tags=["openEO"])
-    router.add_event_handler("shutdown", svc.close)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(svc.close)
+
+    router = APIRouter(route_class=OpenEORoute, tags=["openEO"], lifespan=lifespan)
 
     def current_user(request: Request) -> User:
         return svc.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))

@@ -469,7 +469,11 @@ def mask_clouds(data: xr.DataArray, method: str = "auto", **_: Any) -> xr.DataAr
     )
     raw = mask_ds[key].rename({"time": "t"})
     loaded.bytes_to_read += int(raw.dtype.itemsize) * math.prod(raw.shape)
-    cloudy = raw > 0 if use_signature else raw.isin(list(SCL_CLOUD_CLASSES))
+    if use_signature:
+        nodata = (first.assets[key].extra_fields.get("raster:bands") or [{}])[0].get("nodata")
+        cloudy = (raw > 0) & (raw != nodata) if nodata is not None else raw > 0
+    else:
+        cloudy = raw.isin(list(SCL_CLOUD_CLASSES))
     cloudy = cloudy.reindex(t=data.t, method="nearest")
     masked = data.where(~cloudy)
     masked.attrs = dict(data.attrs)

@@ -10,8 +10,8 @@ sampled part is an upper bound for each.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -94,9 +94,9 @@ def compute_metered(
 
 
 def _wait_a_little(future: Any, timeout: float) -> None:
-    done = threading.Event()
-    future.add_done_callback(lambda _f: done.set())
-    done.wait(timeout)
+    """Block until the future is done or ``timeout`` passed (a task error surfaces here or at ``result``)."""
+    with contextlib.suppress(TimeoutError):
+        future.result(timeout=timeout)
 
 
 def _key_str(key: Any) -> str:
