@@ -163,6 +163,7 @@ class ObservabilityMiddleware:
                     "route": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
                 },
             )
             request_id_var.reset(token)
