@@ -10,6 +10,7 @@ User input only ever reaches SQL as bound parameters.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -131,7 +132,7 @@ def _plain_url(url: str) -> str:
 class PgSTACCatalog:
     """A STAC catalog in a pgstac database (``postgresql://user@host:port/db``; pgstac already migrated)."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, connect_timeout: float = 30.0) -> None:
         self.url = url
         self._pool = ConnectionPool(
             _plain_url(url),
@@ -144,7 +145,7 @@ class PgSTACCatalog:
         )
         self._numeric_queryables: set[str] | None = None
         try:
-            self._pool.open(wait=True, timeout=30)
+            self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout as exc:
             raise BackendError(f"catalog: cannot connect to {_redact(url)}: {exc}", field="catalog") from None
         self._ensure_schema()
@@ -152,7 +153,7 @@ class PgSTACCatalog:
     # plumbing --------------------------------------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute("SELECT to_regproc('pgstac.search')").fetchone()
             if row is None or row[0] is None:
                 raise BackendError(
@@ -173,8 +174,18 @@ class PgSTACCatalog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; a server that is gone or unreachable is a BackendError, not a driver trace."""
+        try:
+            with self._pool.connection(timeout=30) as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            message = " ".join(str(exc).split())
+            raise BackendError(f"catalog: the database at {_redact(self.url)} failed: {message}") from exc
+
     def _one(self, query: str, params: tuple[Any, ...] = ()) -> Any:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(query, params).fetchone()
         return None if row is None else row[0]
 
@@ -186,7 +197,7 @@ class PgSTACCatalog:
 
     def create_collection(self, collection: Collection, *, exist_ok: bool = False) -> None:
         collection_id = check_collection(collection)["id"]
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             try:
                 conn.execute("SELECT create_collection(%s)", (Jsonb(collection),))
             except psycopg.errors.UniqueViolation:
@@ -196,7 +207,7 @@ class PgSTACCatalog:
 
     def update_collection(self, collection: Collection) -> None:
         collection_id = check_collection(collection)["id"]
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             try:
                 conn.execute("SELECT update_collection(%s)", (Jsonb(collection),))
             except psycopg.errors.NoDataFound:
@@ -213,7 +224,7 @@ class PgSTACCatalog:
         return sorted((dict(c) for c in content or []), key=lambda c: str(c.get("id")))
 
     def delete_collection(self, collection_id: str, *, force: bool = False) -> None:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             exists = conn.execute("SELECT 1 FROM collections WHERE id = %s FOR UPDATE", (collection_id,)).fetchone()
             if exists is None:
                 raise NotFoundError(f"collection {collection_id!r} does not exist", field="collection")
@@ -285,7 +296,7 @@ class PgSTACCatalog:
         if not accepted:
             report.batches += 1
             return
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             missing = {c for c, _ in accepted} - known
             if missing:
                 rows = conn.execute("SELECT id FROM collections WHERE id = ANY(%s)", (sorted(missing),)).fetchall()
@@ -344,11 +355,13 @@ class PgSTACCatalog:
                 if name not in known and isinstance(value, int | float) and not isinstance(value, bool):
                     new.add(name)
         for name in sorted(new):
-            conn.execute(
-                """INSERT INTO queryables (name, definition) SELECT %s, '{"type": "number"}'
-                   WHERE NOT EXISTS (SELECT FROM queryables WHERE name = %s)""",
-                (name, name),
-            )
+            # A concurrent loader may declare the same property first: pgstac's trigger then refuses ours.
+            with contextlib.suppress(psycopg.errors.UniqueViolation), conn.transaction():
+                conn.execute(
+                    """INSERT INTO queryables (name, definition) SELECT %s, '{"type": "number"}'
+                       WHERE NOT EXISTS (SELECT FROM queryables WHERE name = %s)""",
+                    (name, name),
+                )
         known.update(new)
 
     def get_item(self, collection_id: str, item_id: str) -> Item:
@@ -359,7 +372,7 @@ class PgSTACCatalog:
         return dict(content)
 
     def delete_item(self, collection_id: str, item_id: str) -> None:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             try:
                 conn.execute("SELECT delete_item(%s, %s)", (item_id, collection_id))
             except psycopg.errors.NoDataFound:
@@ -375,7 +388,7 @@ class PgSTACCatalog:
         if parsed.token is not None:
             check_token(parsed.token)
         body = to_pgstac_search(parsed)
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             try:
                 row = conn.execute("SELECT search(%s)", (Jsonb(body),)).fetchone()
             except psycopg.errors.RaiseException as exc:
@@ -419,7 +432,7 @@ class PgSTACCatalog:
         for unused in ("sortby", "token", "limit", "conf"):
             body.pop(unused, None)
         results = []
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             for spec in specs:
                 results.append(self._aggregate_one(conn, spec, body, parsed))
         return {"aggregations": results}
@@ -456,7 +469,7 @@ class PgSTACCatalog:
         _check_record_key(namespace, key)
         if not isinstance(value, dict):
             raise InvalidInputError("value: a record is a JSON object", field="value")
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 """INSERT INTO snapearth.records (namespace, key, value) VALUES (%s, %s, %s)
                    ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()""",
@@ -470,7 +483,7 @@ class PgSTACCatalog:
 
     def list_records(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
         _check_record_key(namespace, "-")
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 "SELECT key, value FROM snapearth.records WHERE namespace = %s ORDER BY key", (namespace,)
             ).fetchall()
@@ -478,7 +491,7 @@ class PgSTACCatalog:
 
     def delete_record(self, namespace: str, key: str) -> None:
         _check_record_key(namespace, key)
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute("DELETE FROM snapearth.records WHERE namespace = %s AND key = %s", (namespace, key))
 
 
