@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS items_data (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id);
 CREATE INDEX IF NOT EXISTS items_datetime ON items (datetime);
+CREATE INDEX IF NOT EXISTS items_collection_datetime ON items (collection, datetime);
 CREATE INDEX IF NOT EXISTS items_cloud_cover ON items (cloud_cover);
 CREATE INDEX IF NOT EXISTS items_platform ON items (platform);
 CREATE INDEX IF NOT EXISTS items_grid_code ON items (grid_code);
@@ -177,6 +178,7 @@ def _connect(path: str, uri: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -65536")
     conn.execute("PRAGMA mmap_size = 268435456")
+    conn.execute("PRAGMA wal_autocheckpoint = 16384")  # checkpoint every ~64 MB of WAL, not every batch
     conn.create_function("se_geom", 3, _se_geom, deterministic=True)
     conn.create_function("se_epoch", 1, _se_epoch, deterministic=True)
     conn.create_function("se_casei", 1, _se_casei, deterministic=True)
@@ -339,6 +341,8 @@ class SQLiteCatalog:
             self._write_batch(batch, mode, report)
         if progress and handled:
             progress(handled)
+        if report.inserted >= 1000:  # the planner's statistics, sampled (milliseconds, not a full scan)
+            self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE;")
         return report
 
     def _write_batch(self, batch: list[CheckedItem], mode: LoadMode, report: LoadReport) -> None:

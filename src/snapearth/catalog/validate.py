@@ -43,6 +43,16 @@ class CheckedItem:
     cloud_cover: float | None
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _finite_numbers(values: list[Any]) -> bool:
+    try:
+        return {type(v) for v in values} <= _NUMBER_TYPES and math.isfinite(sum(values))
+    except TypeError:
+        return False
+
+
 def _refuse(item_id: Any, field: str, reason: str) -> ItemRefused:
     return ItemRefused(Refusal(item_id if isinstance(item_id, str) else None, field, reason))
 
@@ -88,11 +98,7 @@ def check_item(item: Any, *, collection: str | None = None) -> CheckedItem:
     except (KeyError, TypeError, IndexError):
         raise _refuse(item_id, "geometry", "malformed GeoJSON") from None
     bbox = item.get("bbox")
-    if bbox is not None and (
-        not isinstance(bbox, list)
-        or len(bbox) not in (4, 6)
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
-    ):
+    if bbox is not None and (type(bbox) is not list or len(bbox) not in (4, 6) or not _finite_numbers(bbox)):
         raise _refuse(item_id, "bbox", "must be a list of 4 or 6 finite numbers")
     properties = item.get("properties")
     if not isinstance(properties, dict):
@@ -116,7 +122,7 @@ def check_item(item: Any, *, collection: str | None = None) -> CheckedItem:
     if not isinstance(assets, dict):
         raise _refuse(item_id, "assets", "must be an object of assets")
     for key, asset in assets.items():
-        if type(asset) is not dict or type(asset.get("href")) is not str:
+        if asset.__class__ is not dict or asset.get("href").__class__ is not str:
             raise _refuse(item_id, f"assets.{key}.href", "every asset needs an 'href' string")
     links = item.get("links", [])
     if type(links) is not list:
