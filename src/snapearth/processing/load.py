@@ -151,6 +151,13 @@ def _safe(compare: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
 def _bbox_4326(spatial_extent: Any) -> tuple[float, float, float, float] | None:
     if spatial_extent is None:
         return None
+    if not all(hasattr(spatial_extent, k) for k in ("west", "south", "east", "north")):
+        raise OpenEOError(
+            "ProcessParameterInvalid",
+            f"load_collection spatial_extent: expected an object with west, south, east, north (and crs); got "
+            f"{str(spatial_extent)[:80]!r}",
+            field="spatial_extent",
+        )
     west, south, east, north = (float(getattr(spatial_extent, k)) for k in ("west", "south", "east", "north"))
     crs = getattr(spatial_extent, "crs", None)
     if crs is not None:
@@ -179,7 +186,14 @@ def _as_datetime(value: Any) -> datetime | None:
     text = str(value)
     if len(text) == 10:
         text += "T00:00:00Z"
-    return parse_rfc3339(text)
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        raise OpenEOError(
+            "ProcessParameterInvalid",
+            f"load_collection temporal_extent: {str(value)[:40]!r} is not an RFC 3339 date or date-time",
+            field="temporal_extent",
+        ) from None
 
 
 def _interval(temporal_extent: Any) -> tuple[datetime | None, datetime | None]:
@@ -306,6 +320,19 @@ def load_collection(
         ) from None
     bbox = _bbox_4326(spatial_extent)
     start, end = _interval(temporal_extent)
+    if properties is not None and not isinstance(properties, dict):
+        raise OpenEOError(
+            "ProcessParameterInvalid",
+            "load_collection properties: expected an object {property: process graph}",
+            field="properties",
+        )
+    if bands is not None and (
+        not isinstance(bands, list | str)
+        or not all(isinstance(b, str) for b in ([bands] if isinstance(bands, str) else bands))
+    ):
+        raise OpenEOError(
+            "ProcessParameterInvalid", "load_collection bands: expected a list of band names", field="bands"
+        )
     predicates = {name: property_predicate(name, cb) for name, cb in (properties or {}).items()}
     items = list(search_items(session.catalog, id, bbox, start, end, predicates, session.limits.max_items))
     if not items:
