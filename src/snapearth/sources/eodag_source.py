@@ -8,6 +8,7 @@ time (so a harvest can checkpoint and resume), retries only timeouts, 429 and 5x
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -337,8 +338,24 @@ class EodagGateway:
 
 
 def _as_feature(product: Any, provider: str) -> dict[str, Any]:
+    """An EOProduct as a STAC-like feature.
+
+    Not ``EOProduct.as_dict()``: that builds a pydantic model per product to validate it (about 0.1 s each),
+    while normalisation keeps and checks its own fields anyway.
+    """
+    import shapely
+
     try:
-        feature: dict[str, Any] = product.as_dict(skip_invalid=False)
+        geometry = json.loads(shapely.to_geojson(product.geometry)) if product.geometry is not None else None
+        properties = {k: v for k, v in product.properties.items() if k not in ("geometry", "id")}
+        return {
+            "type": "Feature",
+            "id": product.properties.get("id"),
+            "geometry": geometry,
+            "bbox": list(product.geometry.bounds) if product.geometry is not None else None,
+            "properties": properties,
+            "assets": product.assets.as_dict(),
+            "collection": product.collection,
+        }
     except Exception as error:
         raise ProviderError(f"{provider}: unreadable product in the answer: {error}", field="provider") from error
-    return feature

@@ -192,18 +192,16 @@ def harvest(
     for provider in providers:  # every input is checked before anything is written
         gateway.check_provider(provider)
         gateway.eodag_collection(provider, collection)
-    if priority:
-        unknown = [p for p in priority if p not in providers]
-        if unknown:
-            raise InvalidInputError(f"priority: {unknown} are not among the harvested providers", field="priority")
     order = priority_order(gateway, providers, priority)
+    # merging also ranks providers harvested earlier (their routes are in the catalog already)
+    merge_order = [*(priority or []), *(p for p in order if p not in (priority or []))]
     area = area_key(geometry)
     run = HarvestReport(
         run_id=uuid.uuid4().hex[:12],
         collection=collection,
         area=area,
         window=window.as_list(),
-        priority=order,
+        priority=merge_order,
     )
     ensure_collection(catalog, collection)
     say = progress or (lambda message: logger.info(message))
@@ -229,7 +227,7 @@ def harvest(
                     now = datetime.now(UTC)
                     items = _provider_items(page.features, provider, collection, url, now)
                     report.results += len(items)
-                    inserted, merged = store_items(catalog, collection, items, order)
+                    inserted, merged = store_items(catalog, collection, items, merge_order)
                     run.inserted += inserted
                     run.merged += merged
                     if sorted_by_start and items:
