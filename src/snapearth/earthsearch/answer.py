@@ -20,7 +20,7 @@ from snapearth.errors import InvalidInputError, NotFoundError
 
 EVENTS = "events"
 IMAGE_COLLECTIONS = [SENTINEL2, SENTINEL1]
-MAX_CANDIDATES = 200
+MAX_CANDIDATES = 100  # ranked in Python: the cost is decoding them, not the catalog's size
 EVENT_MARGIN = timedelta(days=3)
 MAX_CLOUD_FOR_NORMAL = 0.8
 MAX_LIMIT = 100
