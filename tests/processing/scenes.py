@@ -1,8 +1,8 @@
 """Small real Sentinel-2 L2A-like scenes for the processing tests: COGs + STAC items as docs/ARCHITECTURE.md says.
 
 Each scene has B04/B08 (uint16, nodata 0, scale 0.0001, offset -0.1 from baseline 04.00 and 0 before), SCL
-(uint8, 20 m) and an EarthSignature cloud mask (role ``signature-cloud``). Reflectances are known constants
-per scene so the expected NDVI is exact.
+(uint8, 20 m) and an EarthSignature cloud mask (role ``signature-cloud``: 0 clear, 1 cloud, 255 no data).
+Reflectances are known constants per scene so the expected NDVI is exact.
 """
 
 from __future__ import annotations

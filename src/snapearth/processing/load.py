@@ -28,6 +28,8 @@ from snapearth.processing.errors import OpenEOError
 # SCL classes that are not clear sky: cloud shadow, cloud medium/high probability, thin cirrus.
 SCL_CLOUD_CLASSES = (3, 8, 9, 10)
 CLOUD_MASK_ROLE = "signature-cloud"
+# EarthSignature cloud masks: 0 clear, 1 cloud, 2 cloud shadow, 255 no data.
+SIGNATURE_CLOUD_VALUES = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -496,11 +498,7 @@ def mask_clouds(data: xr.DataArray, method: str = "auto", **_: Any) -> xr.DataAr
     )
     raw = mask_ds[key].rename({"time": "t"})
     loaded.bytes_to_read += int(raw.dtype.itemsize) * math.prod(raw.shape)
-    if use_signature:
-        nodata = (first.assets[key].extra_fields.get("raster:bands") or [{}])[0].get("nodata")
-        cloudy = (raw > 0) & (raw != nodata) if nodata is not None else raw > 0
-    else:
-        cloudy = raw.isin(list(SCL_CLOUD_CLASSES))
+    cloudy = raw.isin(list(SIGNATURE_CLOUD_VALUES if use_signature else SCL_CLOUD_CLASSES))
     cloudy = cloudy.reindex(t=data.t, method="nearest")
     masked = data.where(~cloudy)
     masked.attrs = dict(data.attrs)
