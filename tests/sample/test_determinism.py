@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -63,3 +64,16 @@ def test_cli_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sample", "check", "test"])
     assert result.exit_code == 0
     assert "9 Sentinel-2 + 8 Sentinel-1 products" in result.output
+
+
+def test_items_command_writes_metadata_only(tmp_path: Path) -> None:
+    _register_all()
+    out = tmp_path / "items.ndjson"
+    result = CliRunner().invoke(app, ["sample", "items", "--count", "3", "--out", str(out), "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    items = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(items) == 3
+    assert {i["collection"] for i in items} == {"sentinel-2-l2a"}
+    result = CliRunner().invoke(app, ["sample", "items", "--count", "-1", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "count:" in result.output
