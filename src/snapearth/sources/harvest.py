@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -253,8 +253,3 @@ def harvest(
     run.updated = run.merged
     catalog.put_record(RUNS_NAMESPACE, run.run_id, {**run.as_dict(), "finished": datetime.now(UTC).isoformat()})
     return run
-
-
-def lag_window(window: Window, lag: timedelta) -> Window:
-    """Leave the most recent ``lag`` uncovered (providers publish late), so a later run looks again."""
-    return Window(window.start, max(window.start, window.end - lag))
