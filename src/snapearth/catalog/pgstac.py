@@ -416,7 +416,7 @@ class PgSTACCatalog:
 
     def iter_items(self, request: SearchRequest) -> Iterator[Item]:
         """Every item a search matches, page by page through pgstac's tokens (constant memory)."""
-        page_request = request.model_copy(update={"count": False, "token": request.token})
+        page_request = request.model_copy(update={"count": False})
         while True:
             page = self.search(page_request)
             yield from page.items

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -430,9 +431,12 @@ class _Template:
     pieces: tuple[str, ...]
     names: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_values", itemgetter(*self.names))
+
     def render(self, slots: dict[str, str]) -> str:
         buffer = list(self.pieces)
-        buffer[1::2] = [slots[name] for name in self.names]
+        buffer[1::2] = self._values(slots)  # type: ignore[attr-defined]
         return "".join(buffer)
 
 
@@ -697,8 +701,11 @@ def _render_pass(
     ).tolist()
     take_starts = np.datetime_as_string(starts.astype("datetime64[s]"), unit="s").tolist()
     code, orbit, absolute6 = pass_slots["code"], int(pass_slots["orbit"]), pass_slots["absolute6"]
+    tile_indices = indices.tolist()
     for k, row in enumerate(zip(*columns, strict=True)):
-        slots = {**_tile_slots(tiles[int(indices[k])]), **pass_slots, **dict(zip(names, row, strict=True))}
+        slots = dict(_tile_slots(tiles[tile_indices[k]]))
+        slots.update(pass_slots)
+        slots.update(zip(names, row, strict=True))
         tile_code = slots["tile"]
         started = take_starts[k]
         stamp = started.replace("-", "").replace(":", "")
