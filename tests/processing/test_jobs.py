@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import dask
 import pytest
 
-from snapearth.catalog import Catalog
+from snapearth.catalog import Catalog, SearchRequest
 from snapearth.processing.auth import Auth, User
 from snapearth.processing.errors import OpenEOError
 from snapearth.processing.jobs import JobStore, aggregate_costs
 from snapearth.processing.metering import Canceled, Usage, compute_metered
 from snapearth.processing.pricing import PriceTable
+from snapearth.processing.publish import results_document
 from snapearth.processing.service import OpenEOService, ServiceConfig
 from tests.processing.test_openeo_api import ndvi_graph
+
+SCHEMA_TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
+
+
+def assert_valid_stac(*documents: dict) -> None:
+    """STAC schema validation offline (../shared/tools/offline_schemas answers the schema URLs)."""
+    sys.path.insert(0, str(SCHEMA_TOOLS))
+    import offline_schemas  # noqa: F401
+    from stac_validator import stac_validator
+
+    for document in documents:
+        validator = stac_validator.StacValidate(extensions=True)
+        assert validator.validate_dict(document), (document["id"], validator.message)
 
 
 def make_service(catalog: Catalog, workdir: Path, scheduler: str, prices: PriceTable | None = None) -> OpenEOService:
@@ -55,7 +70,11 @@ def test_jobs_survive_a_restart_and_failures_stay_contained(
     failed = service.store.get(bad["id"])
     assert failed["error"]["code"] == "NoDataAvailable"
     assert any(e["level"] == "error" and "no items" in e["message"] for e in service.store.logs(bad["id"]))
-    assert scene_catalog.get_collection(f"openeo-{good['id']}")["id"] == f"openeo-{good['id']}"  # published
+    assert_valid_stac(
+        results_document(finished, lambda name: f"http://localhost/{name}"),
+        scene_catalog.get_collection(f"openeo-{good['id']}"),  # published in the catalog
+        *scene_catalog.iter_items(SearchRequest(collections=[f"openeo-{good['id']}"])),
+    )
 
     # a job left "running" and one left "queued" by a server that died
     crashed = service.create_job(alice, ndvi_graph())

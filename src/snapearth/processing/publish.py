@@ -14,6 +14,8 @@ from snapearth.catalog import Catalog
 from snapearth.errors import NotFoundError
 
 STAC_VERSION = "1.0.0"
+FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+PROJECTION_EXTENSION = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
 
 
 def results_collection_id(job_id: str) -> str:
@@ -53,7 +55,7 @@ def results_document(job: dict[str, Any], asset_href: Callable[[str], str]) -> d
     return {
         "type": "Collection",
         "stac_version": STAC_VERSION,
-        "stac_extensions": ["https://stac-extensions.github.io/file/v2.1.0/schema.json"],
+        "stac_extensions": [FILE_EXTENSION],
         "id": job["id"],
         "title": job.get("title") or f"Results of job {job['id']}",
         "description": job.get("description") or "Results of an openEO batch job on SnapEarth.",
@@ -89,6 +91,7 @@ def publish_results(catalog: Catalog, job: dict[str, Any]) -> str:
             {
                 "type": "Feature",
                 "stac_version": STAC_VERSION,
+                "stac_extensions": [FILE_EXTENSION, PROJECTION_EXTENSION] if result.get("epsg") else [FILE_EXTENSION],
                 "id": result["name"].rsplit(".", 1)[0],
                 "collection": collection_id,
                 "bbox": [west, south, east, north],
