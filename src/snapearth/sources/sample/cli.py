@@ -34,8 +34,8 @@ def build(
         str, typer.Option("--scenario", "-s", help="Built-in scenario (demo, test) or a YAML file.")
     ] = "demo",
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder of the archive (created; an old archive is replaced).")
-    ] = Path("data/sample"),
+        Path | None, typer.Option("--out", "-o", help="Archive folder (default: $SNAPEARTH_DATA/sample); replaces one.")
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (default: CPU count).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -44,6 +44,10 @@ def build(
 
     try:
         text, source = scenario_text(scenario)
+        if out is None:
+            from snapearth.config import Settings
+
+            out = Settings().data / "sample"
         if workers < 0:
             raise InvalidInputError(f"workers: {workers} must be 0 (all CPUs) or more", field="workers")
         n_workers = workers or os.cpu_count() or 1
