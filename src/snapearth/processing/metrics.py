@@ -70,8 +70,9 @@ class JobMetrics:
         if costs:
             self.cost.labels("batch", costs["currency"]).inc(float(costs["total"]))
 
-    def observe_sync(self, wall_seconds: float, costs: dict[str, Any]) -> None:
-        self.duration.labels("sync").observe(wall_seconds)
+    def observe_sync(self, usage: dict[str, Any], costs: dict[str, Any]) -> None:
+        self.duration.labels("sync").observe(float(usage.get("wall_seconds", 0.0)))
+        self.cpu.inc(float(usage.get("cpu_seconds", 0.0)))
         self.cost.labels("sync", costs["currency"]).inc(float(costs["total"]))
 
     def unregister(self) -> None:

@@ -187,7 +187,7 @@ class OpenEOService:
         costs = self.prices.costs(outcome.usage, options)
         self.store.record_usage(user.user_id, outcome.usage.as_dict(), costs, job_id=None, kind="sync")
         if self.metrics:
-            self.metrics.observe_sync(outcome.usage.wall_seconds, costs)
+            self.metrics.observe_sync(outcome.usage.as_dict(), costs)
         file = outcome.files[0]
         return SyncResult(file.path, file.media_type, costs, outcome.usage.as_dict(), tmpdir)
 
