@@ -263,6 +263,8 @@ def test_manifest_covers_every_item(sample_archive: Path) -> None:
     truth = _truth(sample_archive)
     ids = {i["id"] for c in ("sentinel-2-l2a", "sentinel-1-grd") for i in _items(sample_archive, c)}
     assert {s["item_id"] for s in truth["scenes"]} == ids
+    for scene in truth["scenes"]:
+        assert json.loads((sample_archive / scene["item"]).read_text())["id"] == scene["item_id"]
     for place in truth["places"]:
         with rasterio.open(sample_archive / "truth" / place["landcover"]) as src:
             cover = src.read(1)

@@ -160,7 +160,8 @@ def render_task(scenario: Scenario, model: PlaceModel, task: Task, out: Path) ->
     folder = out / task.collection / item_id
     folder.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"item_id": item_id, "collection": task.collection, "place": place.id,
-                              "datetime": prod.iso(p.datetime)}  # fmt: skip
+                              "datetime": prod.iso(p.datetime),
+                              "item": f"{task.collection}/{item_id}/{item_id}.json"}  # fmt: skip
     if task.collection == "sentinel-2-l2a":
         sun = sun_angles(p.datetime, place.lon, place.lat)
         scene = render_optical(model, p.datetime, sun[0], sun[1], key)
