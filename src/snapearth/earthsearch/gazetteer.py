@@ -17,15 +17,13 @@ import orjson
 
 from snapearth.earthsearch.text import name_key
 
+# Western and central Europe (EU, EEA, UK, Switzerland): Copernicus users' home ground, a mild prior.
 EUROPE = frozenset(
-    [
+    {
         "AD",
-        "AL",
         "AT",
-        "BA",
         "BE",
         "BG",
-        "BY",
         "CH",
         "CY",
         "CZ",
@@ -34,42 +32,31 @@ EUROPE = frozenset(
         "EE",
         "ES",
         "FI",
-        "FO",
         "FR",
         "GB",
-        "GG",
-        "GI",
         "GR",
         "HR",
         "HU",
         "IE",
-        "IM",
         "IS",
         "IT",
-        "JE",
         "LI",
         "LT",
         "LU",
         "LV",
         "MC",
-        "MD",
-        "ME",
-        "MK",
         "MT",
         "NL",
         "NO",
         "PL",
         "PT",
         "RO",
-        "RS",
         "SE",
         "SI",
         "SK",
         "SM",
-        "UA",
         "VA",
-        "XK",
-    ]
+    }
 )
 NEAR_KM = 25.0
 
@@ -143,8 +130,9 @@ class Gazetteer:
             out[key] = best
         return out
 
-    def candidates(self, key: str) -> list[Place]:
-        """Places named ``key`` (already a ``name_key``), best first."""
+    def candidates(self, key: str, prefer: frozenset[str] = frozenset()) -> list[Place]:
+        """Places named ``key`` (already a ``name_key``), best first; ``prefer``: countries of the query's
+        language (a French query about "Brest" means Brittany, not Belarus)."""
         ids = self._ids(key)
         if not ids:
             return []
@@ -153,7 +141,9 @@ class Gazetteer:
         for p in places:
             if p.kind in ("admin1", "admin2"):
                 admin_best[p.country] = max(admin_best.get(p.country, 0.0), p.importance)
-        return sorted(places, key=lambda p: self._rank(p, key, admin_best), reverse=True)
+        return sorted(
+            places, key=lambda p: self._rank(p, key, admin_best) + (0.5 if p.country in prefer else 0.0), reverse=True
+        )
 
     @staticmethod
     def _rank(place: Place, key: str, admin_best: dict[str, float]) -> float:
@@ -172,8 +162,8 @@ class Gazetteer:
             score += 1.0
         return score
 
-    def resolve(self, key: str) -> Place | None:
-        found = self.candidates(key)
+    def resolve(self, key: str, prefer: frozenset[str] = frozenset()) -> Place | None:
+        found = self.candidates(key, prefer)
         if not found:
             return None
         best = found[0]

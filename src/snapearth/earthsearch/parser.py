@@ -59,6 +59,14 @@ _CLOUD_RES = [
         rf"(\d{{1,3}}(?:[.,]\d+)?)\s*{_PERCENT}?"
     ),
 ]
+# Where each language is spoken in Europe: a mild preference between namesakes.
+LANGUAGE_COUNTRIES = {
+    "en": frozenset({"GB", "IE", "MT"}),
+    "fr": frozenset({"FR", "BE", "CH", "LU", "MC"}),
+    "de": frozenset({"DE", "AT", "CH", "LI", "LU"}),
+    "es": frozenset({"ES", "AD"}),
+    "it": frozenset({"IT", "CH", "SM", "VA"}),
+}
 _LOCATIVES = {
     "in",
     "at",
@@ -365,6 +373,7 @@ class QueryParser:
 
     def _words(self, tokens: list[str], originals: dict[str, bool], result: ParsedQuery) -> None:
         used = [False] * len(tokens)
+        prefer = LANGUAGE_COUNTRIES.get(result.language or "", frozenset())
         near_at: int | None = None
         place_hits: list[tuple[int, int, Place]] = []
         gaz = self.gazetteer if tokens else None
@@ -387,7 +396,7 @@ class QueryParser:
                     matched = n
                     break
                 if gaz is not None:
-                    place = gaz.resolve(phrase)
+                    place = gaz.resolve(phrase, prefer)
                     if place is not None and not _all_stop(tokens[i : i + n]):
                         place_hits.append((i, n, place))
                         matched = n
@@ -410,7 +419,7 @@ class QueryParser:
                 continue
             if gaz is None:
                 break
-            place = gaz.resolve(token)
+            place = gaz.resolve(token, prefer)
             if place is None:
                 continue
             previous = tokens[i - 1] if i > 0 else ""
