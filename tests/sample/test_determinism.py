@@ -77,3 +77,15 @@ def test_items_command_writes_metadata_only(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sample", "items", "--count", "-1", "--out", str(out)])
     assert result.exit_code == 2
     assert "count:" in result.output
+
+
+def test_places_are_independent(sample_archive: Path, tmp_path: Path) -> None:
+    """Removing a place (and its event) leaves the other place's products byte for byte the same."""
+    text, _ = scenario_text("test")
+    head, rest = text.split("  - id: valencia\n", 1)
+    events = rest.split("events:\n", 1)[1].split("  - id: valencia-flood-2024\n")[0]
+    build_archive(f"{head}events:\n{events}", tmp_path / "alone", source="alone.yaml")
+    alone = {k: v for k, v in _item_bytes(tmp_path / "alone").items() if k.count("/") == 2}  # the items
+    full = _item_bytes(sample_archive)
+    assert len(alone) >= 8
+    assert all(full[k] == v for k, v in alone.items())
