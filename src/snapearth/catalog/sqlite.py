@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cramjam
 import h3
@@ -306,31 +306,39 @@ class SQLiteCatalog:
         batch_size: int = 1000,
         progress: ProgressCallback | None = None,
     ) -> LoadReport:
+        return self.add_prepared(
+            (prepare_item(item) for item in items), mode=mode, batch_size=batch_size, progress=progress
+        )
+
+    def add_prepared(
+        self,
+        records: Iterable[Prepared | Refusal],
+        *,
+        mode: LoadMode = "insert",
+        batch_size: int = 1000,
+        progress: ProgressCallback | None = None,
+    ) -> LoadReport:
+        """``add_items`` for items already checked and serialised (``prepare_item``, possibly in other processes)."""
         if mode not in ("insert", "upsert", "ignore"):
             raise InvalidInputError(f"mode: {mode!r} is not one of insert, upsert, ignore", field="mode")
         if batch_size < 1:
             raise InvalidInputError(f"batch_size: {batch_size} must be at least 1", field="batch_size")
         report = LoadReport()
         known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
-        batch: list[CheckedItem] = []
+        batch: list[Prepared] = []
         handled = 0
-        for item in items:
+        for record in records:
             handled += 1
-            try:
-                checked = check_item(item)
-            except ItemRefused as refused:
-                report.refused.append(refused.refusal)
+            if isinstance(record, Refusal):
+                report.refused.append(record)
                 continue
-            if checked.collection not in known:  # a streamed static catalog creates its collections as it goes
+            if record.collection not in known:  # a streamed static catalog creates its collections as it goes
                 known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
-            if checked.collection not in known:
-                report.refused.append(
-                    Refusal(
-                        checked.id, "collection", f"collection {checked.collection!r} does not exist: create it first"
-                    )
-                )
+            if record.collection not in known:
+                reason = f"collection {record.collection!r} does not exist: create it first"
+                report.refused.append(Refusal(record.id, "collection", reason))
                 continue
-            batch.append(checked)
+            batch.append(record)
             if len(batch) >= batch_size:
                 self._write_batch(batch, mode, report)
                 batch = []
@@ -345,7 +353,7 @@ class SQLiteCatalog:
             self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE;")
         return report
 
-    def _write_batch(self, batch: list[CheckedItem], mode: LoadMode, report: LoadReport) -> None:
+    def _write_batch(self, batch: list[Prepared], mode: LoadMode, report: LoadReport) -> None:
         rows: list[tuple[Any, ...]] = []
         data: list[tuple[Any, ...]] = []
         boxes: list[tuple[Any, ...]] = []
@@ -368,9 +376,9 @@ class SQLiteCatalog:
                         reason = f"already in collection {checked.collection!r} (use upsert or ignore)"
                         refused.append(Refusal(checked.id, "id", reason))
                     continue
-                max_before = max(max_before, checked.datetime - checked.start)
-                max_after = max(max_after, checked.end - checked.datetime)
-                columns = _columns(checked)
+                max_before = max(max_before, checked.before)
+                max_after = max(max_after, checked.after)
+                columns = checked.columns
                 if rowid is None:
                     rowid = next_rowid
                     next_rowid += 1
@@ -382,10 +390,10 @@ class SQLiteCatalog:
                     stale_boxes.append((rowid,))
                     stale_boxes.append((-rowid,))
                     updated += 1
-                data.append((rowid, *_documents(checked)))
-                for index, box in enumerate(checked.boxes):
+                data.append((rowid, *checked.documents))
+                for index, (west, south, east, north) in enumerate(checked.boxes):
                     box_id = rowid if index == 0 else -rowid
-                    boxes.append((box_id, box.west, box.east, box.south, box.north, checked.start, checked.end, rowid))
+                    boxes.append((box_id, west, east, south, north, checked.start, checked.end, rowid))
             if stale_boxes:
                 conn.executemany("DELETE FROM items_rtree WHERE id = ?", stale_boxes)
             if rows:
@@ -409,7 +417,7 @@ class SQLiteCatalog:
         report.batches += 1
 
     @staticmethod
-    def _existing_rowids(conn: sqlite3.Connection, batch: list[CheckedItem]) -> dict[tuple[str, str], int]:
+    def _existing_rowids(conn: sqlite3.Connection, batch: list[Prepared]) -> dict[tuple[str, str], int]:
         found: dict[tuple[str, str], int] = {}
         by_collection: dict[str, list[str]] = {}
         for checked in batch:
@@ -715,6 +723,57 @@ class _Transaction:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
+
+
+class Prepared(NamedTuple):
+    """An item checked and serialised for the ``items``/``items_data``/``items_rtree`` rows (picklable)."""
+
+    collection: str
+    id: str
+    columns: tuple[Any, ...]
+    documents: tuple[str, bytes, bytes]
+    boxes: tuple[tuple[float, float, float, float], ...]
+    start: float
+    end: float
+    before: float  # datetime - start_datetime
+    after: float  # end_datetime - datetime
+
+
+def prepare_item(item: Any) -> Prepared | Refusal:
+    try:
+        checked = check_item(item)
+    except ItemRefused as refused:
+        return refused.refusal
+    return Prepared(
+        checked.collection,
+        checked.id,
+        _columns(checked),
+        _documents(checked),
+        tuple(tuple(box) for box in checked.boxes),  # type: ignore[misc]
+        checked.start,
+        checked.end,
+        checked.datetime - checked.start,
+        checked.end - checked.datetime,
+    )
+
+
+def prepare_ndjson_range(path: str, start: int, end: int) -> list[Prepared | Refusal]:
+    """Parse, check and serialise the lines of ``path`` in bytes [start, end) (a loader worker's share)."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    records: list[Prepared | Refusal] = []
+    for number, line in enumerate(data.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            where = f"{Path(path).name} line {number + 1} after byte {start}"
+            records.append(Refusal(None, "item", f"{where}: not valid JSON ({exc})"))
+            continue
+        records.append(prepare_item(item))
+    return records
 
 
 def _count(conn: sqlite3.Connection, collection: str, change: int) -> None:
