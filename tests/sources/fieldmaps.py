@@ -18,6 +18,11 @@ def when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def pc_id(name: str) -> str:
+    """Item ids follow Planetary Computer: the ESA name without its processing baseline."""
+    return re.sub(r"_N\d{4}_", "_", name)
+
+
 def md5_multihash(hex_digest: str) -> str:
     return "d510" + hex_digest.lower()
 
@@ -29,7 +34,7 @@ def _attributes(record: dict[str, Any]) -> dict[str, Any]:
 def cop_dataspace_rows(record: dict[str, Any]) -> list[Row]:
     """Copernicus Data Space OData ``Products`` record (with ``$expand=Attributes,Assets``)."""
     attrs = _attributes(record)
-    name = record["Name"].removesuffix(".SAFE")
+    name = pc_id(record["Name"].removesuffix(".SAFE"))
     md5 = next(c["Value"] for c in record["Checksum"] if c["Algorithm"] == "MD5")
     quicklook = next(a for a in record["Assets"] if a["Type"] == "QUICKLOOK")
     return [
@@ -147,7 +152,7 @@ def geodes_rows(feature: dict[str, Any]) -> list[Row]:
     zip_asset = next(a for a in feature["assets"].values() if a["type"] == "application/zip")
     quicklook = next(a for a in feature["assets"].values() if "overview" in a["roles"])
     return [
-        ("identifier", "id", props["identifier"]),
+        ("identifier", "id", pc_id(props["identifier"])),
         ("id", "properties.snapearth:sources.0.id", feature["id"]),
         ("geometry", "geometry.coordinates", feature["geometry"]["coordinates"]),
         ("start_datetime", "properties.datetime", when(props["start_datetime"])),
@@ -183,7 +188,7 @@ def sara_rows(feature: dict[str, Any]) -> list[Row]:
     props = feature["properties"]
     relative = int(re.search(r"_R(\d{3})_", props["productIdentifier"])[1])  # type: ignore[index]
     return [
-        ("productIdentifier", "id", props["productIdentifier"]),
+        ("productIdentifier", "id", pc_id(props["productIdentifier"])),
         ("title", "properties.title", props["title"]),
         ("id", "properties.snapearth:sources.0.id", feature["id"]),
         ("geometry", "geometry.coordinates", feature["geometry"]["coordinates"]),
@@ -216,7 +221,7 @@ def aws_eos_rows(record: dict[str, Any]) -> list[Row]:
     tile = f"{record['utmZone']}{record['latitudeBand']}{record['gridSquare']}"
     relative = int(re.search(r"_R(\d{3})_", record["productName"])[1])  # type: ignore[index]
     return [
-        ("productName", "id", record["productName"]),
+        ("productName", "id", pc_id(record["productName"])),
         ("productName", "properties.sat:relative_orbit", relative),
         ("productName", "properties.snapearth:sources.0.id", record["productName"]),
         ("timestamp", "properties.datetime", when(record["timestamp"])),

@@ -21,7 +21,7 @@ REAL = Path("/work/shared/data/real-metadata")
 MANIFEST = (REAL / "safe" / "manifest.safe.S2_MSI_L2A").read_bytes()
 GRANULE = (REAL / "stac-items" / "stactools_S2A_MSIL2A_20230821_T01KAB_metadata" / "MTD_TL.xml").read_bytes()
 PC_ITEM = "pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json"
-PC_ID = "S2A_MSIL2A_20231107T144731_N0509_R139_T20QRF_20231107T182159"
+PC_ID = "S2A_MSIL2A_20231107T144731_R139_T20QRF_20231107T182159"
 BLOB = "https://sentinel2l2a01.blob.core.windows.net"
 
 
@@ -132,7 +132,7 @@ def test_unknown_assets_and_items_are_named(catalog, make_gateway, tmp_path, pc_
         fetcher.fetch(PC_ID, assets=["B04", "B99"])
     assert caught.value.field == "assets"
     with pytest.raises(Exception, match="not in the catalog"):
-        fetcher.fetch("S2B_MSIL2A_20990101T000000_N0509_R001_T01AAA_20990101T000000")
+        fetcher.fetch("S2B_MSIL2A_20990101T000000_R001_T01AAA_20990101T000000")
 
 
 def test_a_download_needing_credentials_names_the_variables(catalog, replay, make_gateway, tmp_path):
@@ -152,7 +152,7 @@ def test_a_download_needing_credentials_names_the_variables(catalog, replay, mak
         geometry=box(130, 10, 150, 20),
         window=parse_window("2020-08-01/2020-08-31", "sentinel-2-l1c"),
     )
-    item_id = "S2A_MSIL1C_20200808T010311_N0500_R045_T54PXA_20230413T212505"
+    item_id = "S2A_MSIL1C_20200808T010311_R045_T54PXA_20230413T212505"
     with pytest.raises(AuthenticationError) as caught:
         Fetcher(catalog, tmp_path / "cache", gateway).fetch(item_id, assets=["product"])
     assert "EODAG__COP_DATASPACE__AUTH__CREDENTIALS__USERNAME" in caught.value.message

@@ -18,8 +18,8 @@ from tests.sources.replay import Failure, StacPages, recorded_features, stac_ite
 L2A = "sentinel-2-l2a"
 PC_ITEM = "pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json"
 STACTOOLS_ITEM = "stactools_S2A_MSIL2A_20190212T192651_R013_T07HFE_item.json"
-PC_ID = "S2A_MSIL2A_20231107T144731_N0509_R139_T20QRF_20231107T182159"
-STACTOOLS_ID = "S2A_MSIL2A_20190212T192651_N0212_R013_T07HFE_20201007T160857"
+PC_ID = "S2A_MSIL2A_20231107T144731_R139_T20QRF_20231107T182159"
+STACTOOLS_ID = "S2A_MSIL2A_20190212T192651_R013_T07HFE_20201007T160857"
 WORLD = box(-180, -90, 180, 90)
 UTM_SQUARE = {
     "type": "Polygon",
@@ -162,7 +162,7 @@ def test_a_failing_provider_is_reported_and_the_others_still_count(catalog, repl
     assert status == {"cop_dataspace": "failed", "earth_search": "ok"}
     assert "503" in report.failed[0].error
     assert not report.all_failed
-    assert set(stored(catalog, "sentinel-2-l1c")) == {"S2B_MSIL1C_20240206T131259_N0510_R081_T27VWK_20240206T133903"}
+    assert set(stored(catalog, "sentinel-2-l1c")) == {"S2B_MSIL1C_20240206T131259_R081_T27VWK_20240206T133903"}
     # the failed provider's window stays uncovered: the next run asks it again, not earth_search
     again = run(
         catalog, gateway, ["cop_dataspace", "earth_search"], "2015-07-01/2025-01-01", collection="sentinel-2-l1c"

@@ -1,72 +1,68 @@
-"""Local sources and the project's own STAC API as an EODAG provider.
+"""The sample archive as a local source, and SnapEarth's own STAC API as an EODAG provider.
 
-The archive is the API tests' one (real Planetary Computer S2 L2A and S1 GRD metadata with small real COGs):
-it is served by SnapEarth's STAC API under uvicorn on loopback and harvested through EODAG's StacSearch
-(real pagination through the API's next links), and written as a static STAC catalog harvested as a local
-source; the same products from both routes become one item each.
+The ``test`` sample archive (static STAC catalog, relative hrefs, small COGs) is harvested as a local source;
+a catalog holding it is served by the project's STAC API under uvicorn on loopback and harvested through
+EODAG's StacSearch (real pagination through the API's next links); the same products from both routes become
+one item each, with both access routes.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pystac
 import pytest
+from shapely.geometry import box
 
 from snapearth.catalog import SearchRequest, open_catalog
+from snapearth.config import Settings
 from snapearth.sources.eodag_source import EodagGateway, RetryPolicy
 from snapearth.sources.harvest import STATE_NAMESPACE, harvest
 from snapearth.sources.local import harvest_local
 from snapearth.sources.query import parse_window
-from tests.api.conftest import Archive, Server, build_archive, settings_for
+from tests.fixtures.server import LiveServer
+
+COLLECTIONS = ("sentinel-2-l2a", "sentinel-1-grd")
+
+
+def archive_items(root: Path) -> dict[str, dict[str, Any]]:
+    items = {}
+    for path in root.rglob("*.json"):
+        document = json.loads(path.read_text())
+        if document.get("type") == "Feature":
+            items[document["id"]] = document
+    return items
+
+
+def items_of(catalog: Any, collection: str) -> dict[str, Any]:
+    return {i["id"]: i for i in catalog.iter_items(SearchRequest(collections=[collection], limit=100))}
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
-    return build_archive(tmp_path_factory.mktemp("sources-archive"))
+def served_catalog(sample_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A catalog holding the sample archive (loaded as a local source), for the API to serve."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('served') / 'catalog.db'}"
+    opened = open_catalog(url)
+    try:
+        harvest_local(opened, sample_archive)
+    finally:
+        opened.close()
+    return url
 
 
 @pytest.fixture(scope="module")
-def api(archive: Archive) -> Any:
+def api(sample_archive: Path, served_catalog: str) -> Iterator[LiveServer]:
     from snapearth.api.app import create_app
 
-    with Server(create_app(settings_for(archive))) as server:
+    settings = Settings(data=sample_archive, catalog=served_catalog)
+    with LiveServer(create_app(settings)) as server:
         yield server
 
 
-def all_items(url: str, collection: str) -> dict[str, Any]:
-    opened = open_catalog(url)
-    try:
-        return {i["id"]: i for i in opened.iter_items(SearchRequest(collections=[collection], limit=100))}
-    finally:
-        opened.close()
-
-
-@pytest.fixture(scope="module")
-def static_catalog(archive: Archive, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The archive written as a self-contained static STAC catalog (relative links, one asset href relative)."""
-    root = tmp_path_factory.mktemp("static")
-    catalog = pystac.Catalog(id="archive", description="the test archive as a static catalog")
-    for collection in ("sentinel-2-l2a", "sentinel-1-grd"):
-        for item in all_items(archive.catalog_url, collection).values():
-            item = {**item, "links": []}
-            catalog.add_item(pystac.Item.from_dict(item))
-    catalog.normalize_hrefs(str(root))
-    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    first = sorted(root.rglob("*.json"))[1]
-    document = json.loads(first.read_text())
-    cog = Path(next(a["href"] for a in document["assets"].values() if a["href"].endswith(".tif")))
-    local_copy = first.parent / cog.name
-    local_copy.write_bytes(cog.read_bytes())
-    key = next(k for k, a in document["assets"].items() if a["href"] == str(cog))
-    document["assets"][key]["href"] = f"./{cog.name}"
-    first.write_text(json.dumps(document))
-    return root
-
-
-def api_gateway(api: Any, home: Path, page_size: int) -> EodagGateway:
+def api_gateway(api: LiveServer, home: Path, page_size: int) -> EodagGateway:
     """EODAG with the project's API declared as a StacSearch provider, the way a user would in eodag.yml."""
     return EodagGateway(
         cfg_dir=home,
@@ -89,78 +85,85 @@ def api_gateway(api: Any, home: Path, page_size: int) -> EodagGateway:
     )
 
 
-def test_eodag_harvests_the_projects_own_stac_api(catalog, archive, api, eodag_home):
-    from shapely.geometry import box
-
-    gateway = api_gateway(api, eodag_home, page_size=5)
-    report = harvest(
-        catalog,
-        gateway,
-        providers=["snapearth"],
-        collection="sentinel-2-l2a",
-        geometry=box(-180, -90, 180, 90),
-        window=parse_window("2023-01-01/2024-01-01", "sentinel-2-l2a"),
-    )
-    (provider,) = report.providers
-    served = all_items(archive.catalog_url, "sentinel-2-l2a")
-    assert provider.status == "ok"
-    assert provider.results == len(served)
-    assert provider.pages == -(-len(served) // 5)  # real pagination through the API's next links
-    harvested = {i["id"]: i for i in catalog.iter_items(SearchRequest(collections=["sentinel-2-l2a"], limit=100))}
-    assert len(harvested) == len(served)
-    one = next(iter(harvested.values()))
-    assert one["properties"]["snapearth:sources"][0]["provider"] == "snapearth"
-    assert one["assets"]["B04"]["href"].startswith(api.url)  # the API serves local files by URL
-    assert one["assets"]["B04"]["raster:bands"][0]["offset"] == -0.1
-    for item_id, item in harvested.items():
-        original = next(i for i in served.values() if i["properties"]["datetime"] == item["properties"]["datetime"])
-        assert item["properties"]["eo:cloud_cover"] == original["properties"]["eo:cloud_cover"], item_id
+def harvest_api(catalog: Any, api: LiveServer, home: Path, page_size: int) -> list[Any]:
+    gateway = api_gateway(api, home, page_size)
+    return [
+        harvest(
+            catalog,
+            gateway,
+            providers=["snapearth"],
+            collection=collection,
+            geometry=box(-180, -90, 180, 90),
+            window=parse_window("2015-07-01/..", collection),
+        )
+        for collection in COLLECTIONS
+    ]
 
 
-def test_a_static_catalog_is_harvested_incrementally(catalog, archive, static_catalog):
-    first = harvest_local(catalog, static_catalog)
-    expected = sum(len(all_items(archive.catalog_url, c)) for c in ("sentinel-2-l2a", "sentinel-1-grd"))
-    assert (first.read, first.stored, first.unchanged) == (expected, expected, 0)
-    items = {
-        **all_items(catalog.url, "sentinel-2-l2a"),
-        **all_items(catalog.url, "sentinel-1-grd"),
-    }
-    assert len(items) == expected
-    hrefs = [a["href"] for i in items.values() for a in i["assets"].values()]
-    assert all(h.startswith("/") for h in hrefs)
-    assert all(Path(h).is_file() for h in hrefs)
-    source = f"local:{static_catalog.name}"
-    assert {i["properties"]["snapearth:sources"][0]["provider"] for i in items.values()} == {source}
+def test_the_sample_archive_is_harvested_as_a_local_source(catalog, sample_archive):
+    originals = archive_items(sample_archive)
+    report = harvest_local(catalog, sample_archive)
+    assert (report.read, report.stored, report.unchanged) == (len(originals), len(originals), 0)
+    stored = {**items_of(catalog, "sentinel-2-l2a"), **items_of(catalog, "sentinel-1-grd")}
+    assert set(stored) == set(originals)
+    for item_id, item in stored.items():
+        assert all(Path(a["href"]).is_file() for a in item["assets"].values()), item_id
+        assert item["properties"]["snapearth:sources"][0]["provider"] == f"local:{sample_archive.name}"
+        original = originals[item_id]["properties"]
+        assert {k: item["properties"][k] for k in original} == original  # every field kept as it was
 
-    second = harvest_local(catalog, static_catalog)
-    assert (second.stored, second.unchanged) == (0, expected)
 
-    changed = sorted(static_catalog.rglob("*.json"))[2]
-    document = json.loads(changed.read_text())
+def test_a_local_rerun_writes_only_what_changed(catalog, sample_archive, tmp_path):
+    copy = tmp_path / "archive"
+    shutil.copytree(sample_archive, copy)
+    first = harvest_local(catalog, copy)
+    second = harvest_local(catalog, copy)
+    assert (second.stored, second.unchanged) == (0, first.read)
+    path = next(p for p in sorted(copy.rglob("*.json")) if json.loads(p.read_text()).get("type") == "Feature")
+    document = json.loads(path.read_text())
     document["properties"]["eo:cloud_cover"] = 1.5
-    changed.write_text(json.dumps(document))
-    third = harvest_local(catalog, static_catalog)
-    assert (third.stored, third.unchanged) == (1, expected - 1)
+    path.write_text(json.dumps(document))
+    third = harvest_local(catalog, copy)
+    assert (third.stored, third.unchanged) == (1, first.read - 1)
+    assert catalog.get_item(document["collection"], document["id"])["properties"]["eo:cloud_cover"] == 1.5
     assert len(catalog.list_records(STATE_NAMESPACE)) == 1
 
 
-def test_the_same_products_from_the_api_and_the_static_catalog_merge(catalog, archive, api, static_catalog, eodag_home):
-    from shapely.geometry import box
+def test_eodag_harvests_the_projects_own_stac_api(catalog, sample_archive, api, served_catalog, eodag_home):
+    reports = harvest_api(catalog, api, eodag_home, page_size=3)
+    served = open_catalog(served_catalog)
+    try:
+        for report, collection in zip(reports, COLLECTIONS, strict=True):
+            (provider,) = report.providers
+            expected = items_of(served, collection)
+            assert provider.status == "ok"
+            assert provider.results == len(expected)
+            assert provider.pages == -(-len(expected) // 3)  # page after page through the API's next links
+            harvested = items_of(catalog, collection)
+            assert set(harvested) == set(expected)
+            for item_id, item in harvested.items():
+                original = expected[item_id]["properties"]
+                assert item["properties"]["datetime"] == original["datetime"]
+                assert item["properties"]["platform"] == original["platform"]
+                assert item["properties"].get("eo:cloud_cover") == original.get("eo:cloud_cover")
+                data = [a for a in item["assets"].values() if "data" in a.get("roles", [])]
+                assert data
+                assert all(a["href"].startswith(f"{api.url}/files/") for a in data)
+                assert item["properties"]["snapearth:sources"][0]["provider"] == "snapearth"
+    finally:
+        served.close()
 
-    harvest(
-        catalog,
-        api_gateway(api, eodag_home, page_size=50),
-        providers=["snapearth"],
-        collection="sentinel-2-l2a",
-        geometry=box(-180, -90, 180, 90),
-        window=parse_window("2023-01-01/2024-01-01", "sentinel-2-l2a"),
-    )
-    harvest_local(catalog, static_catalog, collection=None, priority=["snapearth"])
-    items = all_items(catalog.url, "sentinel-2-l2a")
-    assert len(items) == len(all_items(archive.catalog_url, "sentinel-2-l2a"))
+
+def test_the_same_products_from_the_api_and_the_local_archive_merge(catalog, sample_archive, api, eodag_home):
+    harvest_api(catalog, api, eodag_home, page_size=50)
+    harvest_local(catalog, sample_archive, priority=["snapearth"])
+    local = f"local:{sample_archive.name}"
+    items = {**items_of(catalog, "sentinel-2-l2a"), **items_of(catalog, "sentinel-1-grd")}
+    assert set(items) == set(archive_items(sample_archive))
     for item in items.values():
-        sources = [s["provider"] for s in item["properties"]["snapearth:sources"]]
-        assert sources == ["snapearth", f"local:{static_catalog.name}"]
-        b04 = item["assets"]["B04"]
-        assert b04["href"].startswith("http://127.0.0.1")
-        assert b04["alternate"][f"local:{static_catalog.name}"]["href"].startswith("/")
+        assert [s["provider"] for s in item["properties"]["snapearth:sources"]] == ["snapearth", local]
+        key = next(k for k, a in item["assets"].items() if "data" in a.get("roles", []))
+        asset = item["assets"][key]
+        assert asset["href"].startswith(api.url)
+        assert asset["alternate:name"] == "snapearth"
+        assert Path(asset["alternate"][local]["href"]).is_file()

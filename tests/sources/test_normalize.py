@@ -10,7 +10,7 @@ from shapely.geometry import box
 
 from snapearth.sources.normalize import normalize_feature
 from snapearth.sources.query import parse_window
-from tests.sources.fieldmaps import PROVIDERS, comparable, coverage, lookup
+from tests.sources.fieldmaps import PROVIDERS, comparable, coverage, lookup, pc_id
 from tests.sources.replay import RECORDED, ReplayServer
 
 RECORDINGS = {
@@ -36,6 +36,10 @@ def _serve(replay: ReplayServer, provider: str) -> list[dict[str, Any]]:
 
 
 def _record_name(provider: str, record: dict[str, Any]) -> str:
+    return pc_id(_esa_name(provider, record))
+
+
+def _esa_name(provider: str, record: dict[str, Any]) -> str:
     if provider == "cop_dataspace":
         return str(record["Name"]).removesuffix(".SAFE")
     if provider == "earth_search":

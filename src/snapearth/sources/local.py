@@ -84,11 +84,11 @@ def iter_local_items(root: Path) -> Iterator[tuple[Item, Path]]:
 
 
 def adopt(item: Item, path: Path, source: str, now: datetime) -> Item:
-    """A local item as a harvested one: absolute hrefs, provenance, the canonical (ESA name) id when it has one."""
+    """A local item as a harvested one: absolute hrefs, provenance, the canonical id when it has an ESA name."""
     adopted = copy.deepcopy(item)
     name = product_name_of(item)
     if name is not None:
-        adopted["id"] = name.name
+        adopted["id"] = name.item_id
     for asset in adopted.get("assets", {}).values():
         asset["href"] = _absolute(str(asset["href"]), path.parent)
     adopted["links"] = [link for link in adopted.get("links", []) if link.get("rel") not in ("self", "parent", "root")]

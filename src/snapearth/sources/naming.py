@@ -37,7 +37,7 @@ def strip_extension(name: str) -> str:
 class ProductName:
     """The fields encoded in an ESA Sentinel-1/-2 product name."""
 
-    name: str  # canonical: no extension; for Sentinel-1 without the CRC suffix
+    name: str  # the ESA name without extension; for Sentinel-1 without the CRC suffix
     mission: str  # "sentinel-2a"
     constellation: str  # "sentinel-2"
     sensing: datetime
@@ -51,6 +51,11 @@ class ProductName:
     polarizations: tuple[str, ...] = ()
     resolution_class: str | None = None
     datatake: str | None = None
+
+    @property
+    def item_id(self) -> str:
+        """The catalog id, as Planetary Computer forms it: the name without the processing baseline (S2)."""
+        return re.sub(r"_N\d{4}_", "_", self.name) if self.constellation == "sentinel-2" else self.name
 
 
 def parse_product_name(raw: str | None) -> ProductName | None:

@@ -464,7 +464,7 @@ def normalize_feature(
     if isinstance(props_in.get("order:status"), str):
         source["order_status"] = props_in["order:status"]  # succeeded = on line; orderable = to be ordered
     props[SOURCES_FIELD] = [source]
-    item_id = name.name if name is not None else str(feature.get("id") or provider_id)
+    item_id = name.item_id if name is not None else str(feature.get("id") or provider_id)
     item: Item = {
         "type": "Feature",
         "stac_version": "1.0.0",
