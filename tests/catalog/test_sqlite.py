@@ -222,3 +222,39 @@ def test_free_text_q(tmp_path: Path) -> None:
         catalog.search(SearchRequest(q=[" , "]))
     assert error.value.field == "q"
     catalog.close()
+
+
+def test_large_ndjson_is_parsed_by_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from snapearth.catalog import load
+
+    monkeypatch.setattr(load, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(load, "_CHUNK_BYTES", 40_000)  # a few items per chunk: many chunks, ordered results
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    template = orjson.dumps(generated_item(0))
+    lines = []
+    for n in range(40):
+        item = orjson.loads(template)
+        item["id"] = f"par-{n:03d}"
+        lines.append(orjson.dumps(item))
+    lines[17] = b'{"id": "broken'
+    bad = orjson.loads(template)
+    bad["id"] = "no-geometry"
+    del bad["geometry"]
+    lines.append(orjson.dumps(bad))
+    lines.append(lines[0])  # the same item twice: refused in insert mode
+    path = tmp_path / "items.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert load._loader_workers(catalog, path) >= 1 or (os.cpu_count() or 1) < 2
+    handled: list[int] = []
+    report = load.load_paths(catalog, [path], mode="insert", batch_size=7, progress=handled.append)
+    assert report.inserted == 39
+    assert sum(handled) == 42
+    assert sorted(((r.item_id, r.field) for r in report.refused), key=str) == [
+        ("no-geometry", "geometry"),
+        ("par-000", "id"),
+        (None, "item"),
+    ]
+    assert catalog.search(SearchRequest(collections=["sentinel-2-l2a"])).number_matched == 39
+    catalog.close()

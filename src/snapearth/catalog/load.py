@@ -8,6 +8,7 @@ the relative hrefs of assets and links are made absolute so the catalog works fr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +208,56 @@ def iter_source(path: Path, catalog: Catalog, stats: SourceStats) -> Iterator[It
     return iter_static_catalog(path, catalog, stats)
 
 
+# ndjson files larger than this are parsed by worker processes when the catalog is the embedded one
+PARALLEL_MIN_BYTES = 64 * 2**20
+_CHUNK_BYTES = 8 * 2**20
+
+
+def _chunks(path: Path) -> Iterator[tuple[int, int]]:
+    """Byte ranges of ``path`` that start and end on line boundaries."""
+    size, chunk_bytes = path.stat().st_size, _CHUNK_BYTES
+    with path.open("rb") as handle:
+        start = 0
+        while start < size:
+            handle.seek(min(start + chunk_bytes, size))
+            handle.readline()
+            end = min(handle.tell(), size)
+            yield start, end
+            start = end
+
+
+def parallel_ndjson(path: Path, workers: int) -> Iterator[Any]:
+    """``SQLiteCatalog.prepare_ndjson_range`` over the file's chunks in ``workers`` processes, results in order.
+
+    At most ``2 * workers`` chunks are in flight, so memory stays bounded whatever the file size.
+    """
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from snapearth.catalog.sqlite import prepare_ndjson_range
+
+    context = multiprocessing.get_context("spawn")  # no inherited connections or threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[list[Any]]] = deque()
+        for start, end in _chunks(path):
+            pending.append(pool.submit(prepare_ndjson_range, str(path), start, end))
+            if len(pending) >= 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+def _loader_workers(catalog: Catalog, path: Path) -> int:
+    """How many worker processes parse ``path`` (0: parse in this process)."""
+    from snapearth.catalog.sqlite import SQLiteCatalog
+
+    cpus = os.cpu_count() or 1
+    if not isinstance(catalog, SQLiteCatalog) or cpus < 2 or path.suffix.lower() not in (".ndjson", ".jsonl"):
+        return 0
+    return min(cpus, 4) if path.stat().st_size >= PARALLEL_MIN_BYTES else 0
+
+
 def load_paths(
     catalog: Catalog,
     paths: Iterable[str | Path],
@@ -231,9 +282,19 @@ def load_paths(
                 else:
                     yield entry
 
-        report = catalog.add_items(
-            readable(iter_source(Path(raw), catalog, stats)), mode=mode, batch_size=batch_size, progress=progress
-        )
+        path = Path(raw)
+        workers = _loader_workers(catalog, path) if path.is_file() else 0
+        if workers:
+            from snapearth.catalog.sqlite import SQLiteCatalog
+
+            assert isinstance(catalog, SQLiteCatalog)
+            report = catalog.add_prepared(
+                parallel_ndjson(path, workers), mode=mode, batch_size=batch_size, progress=progress
+            )
+        else:
+            report = catalog.add_items(
+                readable(iter_source(path, catalog, stats)), mode=mode, batch_size=batch_size, progress=progress
+            )
         total.inserted += report.inserted
         total.updated += report.updated
         total.skipped += report.skipped
