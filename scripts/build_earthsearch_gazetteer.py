@@ -252,6 +252,8 @@ def main(node_modules: str) -> None:
         "version": 2,
         "entries": [json.dumps(row, **compact) for row in b.entries],  # type: ignore[arg-type]
         "index": [f"{key}\t{','.join(map(str, ids))}" for key, ids in sorted(b.index.items())],
+        # letter trigrams of every name: tells a word of some European language from keyboard noise
+        "trigrams": "".join(sorted({w[i : i + 3] for key in b.index for w in key.split() for i in range(len(w) - 2)})),
         # names worth fuzzy matching (typos): countries, regions, natural regions, cities > ~100,000
         "fuzzy": sorted(
             key

@@ -118,14 +118,26 @@ def test_relative_dates_follow_now(parser: QueryParser) -> None:
     assert since == {"start": "2025-01-01T00:00:00Z", "end": "2025-03-10T23:59:59Z"}
 
 
-@pytest.mark.parametrize("query", ["", "   ", "asdkjh qwpoe zzxq", "!!!???", "x" * 10_000, "flood " * 2000])
-def test_gibberish_empty_and_huge_queries_answer_fast(parser: QueryParser, query: str) -> None:
+GIBBERISH = ["", "   ", "asdkjh qwpoe zzxq", "!!!???", "x" * 10_000, "flood " * 2000, "lorem ipsum " * 900]
+
+
+@pytest.mark.parametrize("query", GIBBERISH)
+def test_gibberish_empty_and_huge_queries_answer_fast(query: str) -> None:
+    # the rule-based path; the one embedding that unknown words may cost is timed by the benchmark
+    fast = QueryParser(semantic=False)
+    fast.parse("warm up", NOW)
     started = time.perf_counter()
-    out = parser.parse(query, NOW).to_dict()
-    # typically < 0.1 s (one embedding for unknown words); generous for a loaded 2-core CI machine
-    assert time.perf_counter() - started < 5.0
+    out = fast.parse(query, NOW).to_dict()
+    assert time.perf_counter() - started < 1.0
     assert out["query"] == query
     assert len(out["unparsed"]) <= 50
+
+
+@pytest.mark.parametrize("query", GIBBERISH[:4])
+def test_gibberish_gets_no_theme_from_the_embeddings(parser: QueryParser, query: str) -> None:
+    out = parser.parse(query, NOW).to_dict()
+    assert out["themes"] == []
+    assert out["place"] is None
 
 
 def test_unparsed_lists_unknown_words_only(parser: QueryParser) -> None:

@@ -96,6 +96,8 @@ class Gazetteer:
         self._index: dict[str, str] = dict(line.split("\t", 1) for line in payload["index"])
         self._geometries: list[str] | None = None
         self._fuzzy_keys: list[str] = payload["fuzzy"]
+        packed: str = payload["trigrams"]
+        self._trigrams = frozenset(packed[i : i + 3] for i in range(0, len(packed), 3))
         self._lock = threading.Lock()
         self.max_words = max(key.count(" ") for key in self._index) + 1
 
@@ -170,6 +172,13 @@ class Gazetteer:
         return Place(
             best.id, best.name, best.kind, best.country, best.bbox, best.importance, best.point, key, tuple(found[1:6])
         )
+
+    def wordlike(self, word: str, *, threshold: float = 0.75) -> bool:
+        """Whether ``word`` reads like a word (its letter trigrams occur in place names), not keyboard noise."""
+        grams = [word[i : i + 3] for i in range(len(word) - 2)]
+        if not grams:
+            return False
+        return sum(g in self._trigrams for g in grams) / len(grams) >= threshold
 
     def fuzzy(self, text: str, *, cutoff: float = 88.0) -> Place | None:
         """The closest important place name within a small edit distance ("Toulose", "Valenca")."""

@@ -451,7 +451,9 @@ class QueryParser:
         leftovers = [t for i, t in enumerate(tokens) if not used[i]]
         unparsed = [t for t in leftovers if t not in lexicon.ALL_STOP_WORDS and t != "%"]
         if not result.themes and self.semantic and unparsed:
-            content = [t for t in unparsed if t.isalpha() and 4 <= len(t) <= MAX_WORD_CHARS]
+            content = [
+                t for t in unparsed if t.isalpha() and 4 <= len(t) <= MAX_WORD_CHARS and self.gazetteer.wordlike(t)
+            ]
             words = " ".join(content)
             if words and len(content) <= MAX_SEMANTIC_WORDS:
                 from snapearth.earthsearch.themes import semantic_theme
