@@ -237,7 +237,9 @@ def parallel_ndjson(path: Path, workers: int) -> Iterator[Any]:
 
     from snapearth.catalog.sqlite import prepare_ndjson_range
 
-    context = multiprocessing.get_context("spawn")  # no inherited connections or threads
+    # fork: workers start at once and need no importable __main__; they only read the file, never the database
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[list[Any]]] = deque()
         for start, end in _chunks(path):
