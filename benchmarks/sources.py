@@ -11,7 +11,9 @@
 4. The first harvest is run again: the state says the window is covered, no request is made.
 5. Normalisation coverage per provider over the recorded real answers (../shared/data/real-metadata).
 
-JSON on stdout and in ``benchmarks/results/sources-<items>.json``.
+Rates are given per wall-clock second and per CPU second of this process (which includes the loopback server's
+threads): on a machine shared with other work the second is the stable one. JSON on stdout and in
+``benchmarks/results/sources-<items>.json``.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def run(count: int, page_size: int) -> dict[str, Any]:
 
         def timed(provider: str) -> tuple[float, Any, int]:
             before = len(server.log)
+            cpu = time.process_time()
             t = time.perf_counter()
             report = harvest(
                 catalog,
@@ -113,13 +116,17 @@ def run(count: int, page_size: int) -> dict[str, Any]:
                 window=window,
                 priority=["planetary_computer", "eu_mirror"] if provider == "eu_mirror" else None,
             )
+            cpu_seconds.append(time.process_time() - cpu)
             return time.perf_counter() - t, report, len(server.log) - before
 
+        cpu_seconds: list[float] = []
         seconds, report, requests = timed("planetary_computer")
         stored = catalog.search(SearchRequest(collections=["sentinel-2-l2a"], limit=1, count=True)).number_matched
         results["harvest"] = {
             "seconds": round(seconds, 2),
             "items_per_s": round(count / seconds, 1),
+            "cpu_seconds": round(cpu_seconds[-1], 2),
+            "items_per_cpu_s": round(count / cpu_seconds[-1], 1),
             "requests": requests,
             "pages": report.providers[0].pages,
             "stored": stored,
@@ -128,6 +135,8 @@ def run(count: int, page_size: int) -> dict[str, Any]:
         results["merge_second_provider"] = {
             "seconds": round(seconds, 2),
             "items_per_s": round(count / seconds, 1),
+            "cpu_seconds": round(cpu_seconds[-1], 2),
+            "items_per_cpu_s": round(count / cpu_seconds[-1], 1),
             "requests": requests,
             "merged": report.merged,
             "stored_after": catalog.search(
@@ -144,7 +153,7 @@ def run(count: int, page_size: int) -> dict[str, Any]:
         results["merged_item_sources"] = [s["provider"] for s in sample["properties"]["snapearth:sources"]]
         catalog.close()
     results["normalisation_coverage"] = coverage_table()
-    results["machine"] = {"cpus": os.cpu_count()}
+    results["machine"] = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
     return results
 
 
