@@ -161,7 +161,7 @@ def create_router(
             ),
             "production": False,
             "endpoints": [
-                {"path": path.replace("{job_id}", "{job_id}"), "methods": sorted(m for m in methods if m != "HEAD")}
+                {"path": path, "methods": sorted(m for m in methods if m != "HEAD")}
                 for path, methods in sorted(endpoints.items())
             ],
             "billing": {
@@ -402,7 +402,6 @@ def create_router(
     @router.get("/jobs/{job_id}/logs")
     def job_logs(
         job_id: str,
-        request: Request,
         offset: str | None = None,
         level: str | None = None,
         user: User = Depends(current_user),

@@ -20,7 +20,7 @@ from typing import Any
 
 from snapearth.errors import SnapEarthError
 from snapearth.processing import execute
-from snapearth.processing.errors import OpenEOError
+from snapearth.processing.errors import OpenEOError, openeo_code
 from snapearth.processing.jobs import JobStore, month_of, now
 from snapearth.processing.metering import Canceled, Usage
 from snapearth.processing.pricing import PriceTable
@@ -162,8 +162,7 @@ class JobRunner:
             self._cancelled(job_id, str(exc), Usage(wall_seconds=time.time() - started))
             return
         except SnapEarthError as exc:
-            code = getattr(exc, "code", "ProcessGraphInvalid")
-            self._fail(job_id, code, exc.message)
+            self._fail(job_id, openeo_code(exc)[0], exc.message)
             return
         usage = outcome.usage
         costs = self.prices.costs(usage, options)

@@ -140,9 +140,9 @@ class OpenEOService:
 
     def costs_report(self, user_id: str | None = None, month: str | None = None) -> list[dict[str, Any]]:
         rows = aggregate_costs(self.store.ledger(user_id, month))
+        known = {user.user_id for user in self.auth.users()}
         for row in rows:
-            budget = self.monthly_budget(row["user"]) if self.catalog.get_record("openeo:users", row["user"]) else None
-            row["budget"] = budget
+            row["budget"] = self.monthly_budget(row["user"]) if row["user"] in known else None
         return rows
 
     # -- processing -------------------------------------------------------------------------------------------
@@ -198,9 +198,9 @@ class OpenEOService:
 
     # -- jobs -------------------------------------------------------------------------------------------------
     def create_job(self, user: User, body: dict[str, Any]) -> dict[str, Any]:
-        execute.graph_of(body)
-        process = body["process"]
-        problems = execute.validate_graph(execute.graph_of(body), self.catalog)
+        graph = execute.graph_of(body)
+        process = body.get("process", body)
+        problems = execute.validate_graph(graph, self.catalog)
         if problems:
             raise problems[0]
         options = body.get("job_options") or {}
