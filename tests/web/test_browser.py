@@ -102,7 +102,7 @@ def test_home_redirects_browsers_to_the_ui_and_loads_fast(watched: Watched) -> N
     started = time.perf_counter()
     watched.page.goto(watched.base + "/", wait_until="load")
     watched.page.wait_for_selector(".leaflet-container")
-    watched.page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path').length > 50")
+    watched.page.wait_for_function("document.querySelectorAll('.leaflet-basemap-pane path').length > 50")
     elapsed = time.perf_counter() - started
     assert watched.page.url.endswith("/ui/")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -253,3 +253,29 @@ def test_phone_width(browser: object, server: LiveServer) -> None:
         assert not phone.errors, phone.errors
     finally:
         phone.close()
+
+
+def test_timeline_brush_narrows_the_period_and_filters_apply(watched: Watched) -> None:
+    watched.page.goto(f"{watched.base}/ui/?now={NOW}&q=" + "Valencia 2024".replace(" ", "+"))
+    watched.page.wait_for_selector("#timeline svg rect.bar", timeout=20_000)
+    bars = watched.page.locator("#timeline svg rect.bar")
+    first = bars.first.bounding_box()
+    assert first is not None
+    watched.page.mouse.move(first["x"] + first["width"] / 2, first["y"] + first["height"] - 1)
+    watched.page.mouse.down()
+    watched.page.mouse.up()
+    watched.page.wait_for_function("location.search.includes('datetime=')", timeout=10_000)
+    month = bars.first.get_attribute("data-month")
+    assert month is not None
+    assert f"datetime={month}-01" in watched.page.url
+    watched.page.wait_for_function("!document.body.classList.contains('busy')")
+    dates = watched.page.locator("#results .result-title strong").all_inner_texts()
+    assert dates, "the narrowed period has results"
+    # the sensor filter: radar only
+    watched.page.select_option("#filter-sensor", "s1")
+    watched.page.click("#filters button[type=submit]")
+    watched.page.wait_for_function("location.search.includes('sensor=s1')")
+    watched.page.wait_for_function("!document.body.classList.contains('busy')")
+    keys = watched.page.locator("#results li.result").evaluate_all("els => els.map(e => e.dataset.key)")
+    assert keys
+    assert all(k.startswith("sentinel-1-grd/") for k in keys)

@@ -55,6 +55,10 @@ const STRINGS = {
     edit: "edit",
     language: "Français",
     none: "none",
+    hl_water: "water",
+    hl_snow: "snow",
+    hl_burn: "burnt",
+    hl_ndvi: "vegetation",
   },
   fr: {
     title: "SnapEarth",
@@ -111,6 +115,10 @@ const STRINGS = {
     edit: "modifier",
     language: "English",
     none: "aucun",
+    hl_water: "eau",
+    hl_snow: "neige",
+    hl_burn: "brûlé",
+    hl_ndvi: "végétation",
   },
 };
 

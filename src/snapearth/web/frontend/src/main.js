@@ -262,14 +262,16 @@ function highlights(props) {
   const out = [];
   const pct = (v) => `${Math.round(v * 100)} %`;
   const fields = [
-    ["signature:water_fraction", "💧"],
-    ["signature:snow_fraction", "❄"],
-    ["signature:burn_fraction", "🔥"],
-    ["signature:vegetation_fraction", "🌿"],
+    ["signature:water_fraction", "water"],
+    ["signature:snow_fraction", "snow"],
+    ["signature:burn_fraction", "burn"],
+    ["signature:vegetation_fraction", "ndvi"],
   ];
-  for (const [field, icon] of fields) {
+  for (const [field, kind] of fields) {
     const value = props[field];
-    if (typeof value === "number" && value >= 0.05) out.push(h("span", { class: "hl", title: field }, `${icon} ${pct(value)}`));
+    if (typeof value === "number" && value >= 0.05) {
+      out.push(h("span", { class: `hl hl-${kind}`, title: field }, `${t(`hl_${kind}`)} ${pct(value)}`));
+    }
   }
   return out;
 }
@@ -300,7 +302,7 @@ function resultCard(feature, index) {
     h(
       "div",
       { class: "result-body" },
-      h("div", { class: "result-title" }, h("strong", {}, formatDate(props.datetime)), ` · ${sensorOf(feature)}`, typeof cloud === "number" ? ` · ☁ ${Math.round(cloud)} %` : ""),
+      h("div", { class: "result-title" }, h("strong", {}, formatDate(props.datetime)), ` · ${sensorOf(feature)}`, typeof cloud === "number" ? ` · ${t("clouds").toLowerCase()} ${Math.round(cloud)} %` : ""),
       h("div", { class: "result-id" }, feature.id),
       h("div", { class: "result-highlights" }, highlights(props)),
       reason ? h("div", { class: "result-reason" }, reason, typeof score === "number" ? ` (${t("score")} ${score.toFixed(2)})` : "") : null,
@@ -391,6 +393,7 @@ async function showDetail(key) {
   const { select, current } = renderingSelect(item);
   app.map.showImage(item, current);
   app.map.highlightItem(item.id);
+  if (!app.state.map) app.map.fitItems([item]);
   const meta = Object.entries(props).filter(([k]) => !k.startsWith("signature:") && !k.startsWith("earthsearch:"));
   const signature = Object.entries(props).filter(([k]) => k.startsWith("signature:"));
   const assets = Object.entries(item.assets || {});
@@ -459,7 +462,7 @@ async function showCompare(spec) {
     h("label", { class: "swipe" }, `${t("swipe")} `, slider),
     h("label", { class: "rendering" }, `${t("rendering")} `, select),
   );
-  if (!app.state.map) app.map.fit(null);
+  if (!app.state.map) app.map.fitItems([before, after]);
 }
 
 function applySelection() {

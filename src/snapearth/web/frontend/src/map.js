@@ -19,6 +19,7 @@ export class MapView {
     this.map = L.map(element, { zoomControl: true, worldCopyJump: true, minZoom: 2, maxZoom: 16 });
     this.map.attributionControl.setPrefix(false);
     this.map.attributionControl.addAttribution("Natural Earth · Copernicus Sentinel data");
+    this.map.createPane("basemap").style.zIndex = 150;
     this.map.createPane("imageA").style.zIndex = 350;
     this.map.createPane("imageB").style.zIndex = 351;
     this.onSelect = onSelect;
@@ -57,9 +58,10 @@ export class MapView {
     const response = await fetch("/ui/dist/countries-50m.geojson");
     const world = await response.json();
     L.geoJSON(world, {
+      pane: "basemap",
       interactive: false,
       style: { color: "#9aa5b1", weight: 0.6, fillColor: "#eef0e9", fillOpacity: 1 },
-    }).addTo(this.map).bringToBack();
+    }).addTo(this.map);
   }
 
   position() {
@@ -95,6 +97,11 @@ export class MapView {
     if (bounds && bounds.isValid()) this.map.fitBounds(bounds, { padding: [20, 20], maxZoom: 12, animate: false });
   }
 
+  fitItems(items) {
+    const bounds = L.geoJSON({ type: "FeatureCollection", features: items }).getBounds();
+    if (bounds.isValid()) this.map.fitBounds(bounds, { padding: [30, 30], maxZoom: 14, animate: false });
+  }
+
   highlightItem(id) {
     this.footprints.eachLayer((layer) => {
       const selected = layer.feature.id === id;
@@ -108,7 +115,6 @@ export class MapView {
       pane,
       maxZoom: 16,
       bounds: L.geoJSON(item).getBounds(),
-      attribution: "Copernicus Sentinel data",
     });
     layer.on("tileload", () => { this.tileStatus.loaded += 1; });
     layer.on("tileerror", () => { this.tileStatus.errors += 1; });
