@@ -174,10 +174,10 @@ class Ground:
     cover: np.ndarray  # uint8 Cover, (n, n) on the 10 m-class grid
     elevation: np.ndarray  # float32 metres
     parcel: np.ndarray  # int32 parcel id (0 outside crop parcels)
-    river_distance: np.ndarray  # float32 pixels to the nearest permanent water
     jitter: np.ndarray  # float32 per-pixel phenology shift in days (parcel-wise for crops)
     climate: str
     hemisphere: int  # +1 north, -1 south
+    side_roads: tuple[int, ...] = ()  # rows of the side roads (tropical forest frontier)
 
 
 def _pick(rng: np.random.Generator, shares: dict[Cover, float], n: int) -> np.ndarray:
@@ -272,19 +272,22 @@ def make_ground(seed: int, place_id: str, landscape: str, elevation_m: float, la
             village = np.hypot(yy - vy, xx - vx) < 0.025 * (1 + 0.3 * smooth_noise(rng, (n, n), n / 40))
             cover = np.where(village, Cover.URBAN, cover).astype(np.uint8)
         parcel = np.where(cover == Cover.URBAN, 0, parcel)
+    side_roads: tuple[int, ...] = ()
     if prof.climate == "tropical":
-        # a road and its fishbone side roads, with small cleared farms along them
-        road = np.abs(xx - 0.3 - 0.05 * yy) < 1.2 / n
-        cover = np.where(road, Cover.BARE, cover).astype(np.uint8)
+        # the colonisation pattern of Rondonia ("fishbone"): a main road, side roads every ~1.2 km
+        spacing = 1200 / res
+        side_roads = tuple(int(r) for r in np.arange(rng.uniform(0, spacing), n, spacing))
+        roads = np.abs(xx - 0.3 - 0.05 * yy) < 1.2 / n
+        roads[list(side_roads), :] = True
+        cover = np.where(roads, Cover.BARE, cover).astype(np.uint8)
     cover = np.where(water, Cover.WATER, cover).astype(np.uint8)
     parcel = np.where(water, 0, parcel)
-    river_distance = ndimage.distance_transform_edt(~water).astype(np.float32)
     return Ground(
         cover=cover,
         elevation=elevation.astype(np.float32),
         parcel=parcel,
-        river_distance=river_distance,
         jitter=jitter.astype(np.float32),
         climate=prof.climate,
         hemisphere=1 if lat >= 0 else -1,
+        side_roads=side_roads,
     )

@@ -311,16 +311,18 @@ def build_place_model(
         elif ev.type == "snow":
             em.area = (ground.elevation + snow_noise > ev.snowline_m) & ~water
         elif ev.type == "drought":
-            em.area = veg & (dist < 1e9)
+            em.area = veg
         elif ev.type == "deforestation":
             forest = np.isin(cover, [int(c) for c in FORESTS])
             area = np.zeros((n, n), bool)
             when = np.full((n, n), np.inf, np.float32)
-            # fishbone: side roads every ~1.2 km off the main road, farms cut along them
+            # fishbone: farms are cut into the forest on either side of the side roads
+            roads = [r for r in ground.side_roads if abs(r - cy) < radius] or [round(cy)]
             for _ in range(max(6, int(radius**2 / 150))):
-                py, px = cy + erng.uniform(-radius, radius), cx + erng.uniform(-radius, radius)
-                h, w = erng.uniform(0.3, 1.0) * 600 / resolution, erng.uniform(1.0, 2.5) * 600 / resolution
-                patch = (np.abs(yy - py) < h / 2) & (np.abs(xx - px) < w / 2) & forest
+                row, px = roads[int(erng.integers(len(roads)))], cx + erng.uniform(-radius, radius)
+                h, w = erng.uniform(0.3, 0.8) * 600 / resolution, erng.uniform(1.0, 2.5) * 600 / resolution
+                top = row + 1 if erng.random() < 0.5 else row - h
+                patch = (yy >= top) & (yy < top + h) & (np.abs(xx - px) < w / 2) & forest
                 day = float(erng.uniform(0, span))
                 when = np.where(patch & (when > day), day, when)
                 area |= patch
