@@ -342,8 +342,3 @@ def _advice(parsed: ParsedQuery, collections: list[str], candidates: list[dict[s
     elif not candidates:
         notes.append("no image matches: try a wider area, a longer period or fewer conditions")
     return notes
-
-
-def ask(catalog: Catalog, query: str, *, now: date | None = None, limit: int = 10) -> dict[str, Any]:
-    """Parse and answer ``query`` against ``catalog`` (one call; errors stay SnapEarthError)."""
-    return Answerer(catalog).ask(query, now=now, limit=limit)
