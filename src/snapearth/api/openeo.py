@@ -187,6 +187,11 @@ def create_router(
             ],
         }
 
+    @router.get("/.well-known/openeo", include_in_schema=False)
+    def well_known_here(request: Request) -> dict[str, Any]:
+        """Clients given the API URL look for discovery beneath it first."""
+        return {"versions": [{"url": f"{api_root(request)}/", "api_version": API_VERSION, "production": True}]}
+
     @router.get("/conformance")
     def conformance() -> dict[str, Any]:
         return {"conformsTo": CONFORMANCE}
