@@ -285,6 +285,7 @@ class PlaceTracker:
         self.ref_snow = np.zeros(shape_, bool)
         self.ref_known = np.zeros(shape_, bool)
         self.clear_count = np.zeros(shape_, np.int32)
+        self.water_count = np.zeros(shape_, np.int32)
         self.green_count = np.zeros(shape_, np.int32)
         self.first_clear_day = np.full(shape_, np.nan, np.float64)
         self.last_green_day = np.full(shape_, -1e9, np.float64)
@@ -304,6 +305,7 @@ class PlaceTracker:
         day = _days(obs.when)
         both = s.clear & self.ref_known
         seasonal_water = self._seasonal(obs.when)
+        seasonal_water |= self.water_count * 2 > self.clear_count  # water in most clear views: a lake, a river
         flood = s.water & s.clear & self.water_known & ~self.ref_water & ~self.ref_snow & ~seasonal_water
         snow = s.snow & ~self.permanent_snow
         dnbr = self.ref_nbr - s.nbr
@@ -352,6 +354,7 @@ class PlaceTracker:
         self.ref_known |= normal
         self._update_water(s.clear, s.water, in_flood)
         self.clear_count += normal
+        self.water_count += normal & s.water
         self.green_count += normal & (s.ndvi >= 0.5)
         self.first_clear_day = np.where(normal & np.isnan(self.first_clear_day), day, self.first_clear_day)
         self.last_green_day = np.where(normal & (s.ndvi >= 0.5), day, self.last_green_day)
@@ -397,6 +400,7 @@ class PlaceTracker:
         same_orbit = self.radar_previous.get(orbit)
         # wet snow is as dark as water in C-band: no radar flood where the optical reference saw snow
         flood = s.water & s.valid & self.water_known & ~self.ref_water & ~self._seasonal(obs.when)
+        flood &= self.water_count * 2 <= self.clear_count
         flood &= ~self.ref_snow & ~self._open_mask("snow") & ~self.permanent_snow
         props: dict[str, Any] = {}
         if same_orbit is not None:
@@ -416,7 +420,13 @@ class PlaceTracker:
             flood = np.zeros_like(flood)
         self.updates[obs.item_id] = props
         self._track("flood", clean(flood, self.min_pixels), np.ones_like(s.vv), obs, s.valid, "radar")
-        self._update_water(s.valid, s.water, self._open_mask("flood"))
+        if same_orbit is not None:
+            self._update_water(s.valid, s.water, self._open_mask("flood"))
+        else:
+            # the first view from an orbit cannot tell new water from old (nor a wind-roughened lake from land):
+            # it only fills in land where nothing was known yet
+            first = s.valid & ~s.water & ~self.water_known
+            self.water_known |= first
         self.radar_previous[orbit] = (obs, s)
 
     # tracking ---------------------------------------------------------------------------------------------
