@@ -39,7 +39,8 @@ def test_sentinel1_items_are_normalised_from_the_real_planetary_computer_item():
     for key in ("sat:relative_orbit", "sat:absolute_orbit", "sar:instrument_mode", "sar:product_type"):
         assert props[key] == raw["properties"][key], key
     assert props["sar:polarizations"] == ["VV", "VH"]
-    assert props["datetime"] == "2022-04-28T03:44:17.707575Z"  # the acquisition start
+    assert props["datetime"] == raw["properties"]["datetime"]  # mid-acquisition, as Planetary Computer gives it
+    assert props["start_datetime"] == "2022-04-28T03:44:17.707575Z"
     assert set(item["assets"]) >= {"vv", "vh", "thumbnail"}
     assert item["assets"]["vv"]["href"] == raw["assets"]["vv"]["href"]
     assert "eo:cloud_cover" not in props

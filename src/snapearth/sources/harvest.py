@@ -232,7 +232,10 @@ def harvest(
                     run.merged += merged
                     if sorted_by_start and items:
                         # everything acquired before the latest start seen is stored: checkpoint it
-                        starts = [parse_rfc3339(i["properties"]["datetime"]) for i in items]
+                        starts = [
+                            parse_rfc3339(i["properties"].get("start_datetime") or i["properties"]["datetime"])
+                            for i in items
+                        ]
                         latest = max([*starts, *([latest] if latest else [])])
                         if latest > gap.start:
                             state.add(Window(gap.start, latest))

@@ -375,9 +375,14 @@ def normalize_feature(
                 props[key] = _utc_text(props[key])
             except ValueError as error:
                 raise ProviderError(f"{provider}: {key} {props[key]!r} is not a date: {error}", field=key) from error
-    # datetime is the acquisition time (GEODES puts the publication date there)
-    if props.get("start_datetime"):
-        props["datetime"] = props["start_datetime"]
+    # datetime is an acquisition time: kept when inside the acquisition interval (Planetary Computer's Sentinel-1
+    # datetime is the middle), the start otherwise (GEODES puts the publication date there)
+    start, end = props.get("start_datetime"), props.get("end_datetime")
+    if start and (
+        not props.get("datetime")
+        or not parse_rfc3339(start) <= parse_rfc3339(props["datetime"]) <= parse_rfc3339(end or start)
+    ):
+        props["datetime"] = start
     if not props.get("datetime"):
         if name is None:
             raise ProviderError(f"{provider}: product {feature.get('id')!r} has no acquisition time", field="datetime")
