@@ -116,3 +116,16 @@ def test_exit_status_is_1_when_every_provider_failed(catalog, replay, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 1
     assert "planetary_computer: FAILED" in result.output
+
+
+def test_provider_settings_from_eodag_environment_variables(catalog, replay, monkeypatch):
+    pc_item = stac_item("pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json")
+    replay.route("/pc/api/stac/v1/search", StacPages(replay, "/pc/api/stac/v1/search", [pc_item]))
+    monkeypatch.setenv("EODAG__PLANETARY_COMPUTER__SEARCH__API_ENDPOINT", f"{replay.url}/pc/api/stac/v1/search")
+    args = ["harvest", "-p", "planetary_computer", "-c", "sentinel-2-l2a", "--bbox", "-62,15,-60,17"]
+    result = invoke(*args, "--datetime", "2023-11-01/2023-11-30", "--catalog", catalog.url)
+    assert result.exit_code == 0, result.output
+    assert len(replay.requests_to("/pc/")) == 1
+    again = invoke(*args, "--datetime", "2023-11-01/2023-11-30", "--catalog", catalog.url, "--full")
+    assert again.exit_code == 0, again.output
+    assert len(replay.requests_to("/pc/")) == 2  # --full ignores the state
