@@ -310,3 +310,15 @@ def test_credentials_from_eodag_environment_variables(catalog, replay, make_gate
     assert report.providers[0].status == "ok"
     assert len(stored(catalog, "sentinel-2-l1c")) == 2
     assert all("api_key=loopback-key" in path for path in replay.requests_to("/eos/"))
+
+
+def test_a_refusal_for_credentials_is_reported_with_the_variable_and_not_retried(catalog, replay, make_gateway, sleeps):
+    pc_pages(replay)
+    replay.routes[-1].always_fail = Failure(status=401, body=b'{"detail": "Not authenticated"}')
+    report = run(catalog, make_gateway("planetary_computer"), ["planetary_computer"], "2023-11-01/2023-11-30")
+    (provider,) = report.providers
+    assert provider.status == "failed"
+    assert provider.error_code == "AuthenticationError"
+    assert "EODAG__PLANETARY_COMPUTER__AUTH__CREDENTIALS__APIKEY" in provider.error
+    assert sleeps == []
+    assert len(replay.requests_to("/pc/")) == 1

@@ -274,13 +274,18 @@ class EodagGateway:
                 raise InvalidInputError(f"{provider}: {what} refused: {error}", field="query") from error
             except EodagAuthError as error:
                 raise AuthenticationError(
-                    f"{missing_credentials_message(provider, what)} ({error})", field="provider"
+                    f"{missing_credentials_message(provider, 'search')} ({error})", field="provider"
                 ) from error
             except MisconfiguredError as error:
                 raise ProviderError(f"{provider}: misconfigured: {error}", field="provider") from error
             except Exception as error:
                 failure = classify_failure(error)
                 status = f"HTTP {failure.status}" if failure.status else type(error).__name__
+                if failure.status in (401, 403):
+                    raise AuthenticationError(
+                        f"{provider}: {what} refused ({status}); {missing_credentials_message(provider, 'search')}",
+                        field="provider",
+                    ) from error
                 if not failure.transient:
                     raise ProviderError(f"{provider}: {what} failed ({status}): {error}", field="provider") from error
                 if attempt >= self.retry.attempts:
