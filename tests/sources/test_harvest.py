@@ -322,3 +322,24 @@ def test_a_refusal_for_credentials_is_reported_with_the_variable_and_not_retried
     assert "EODAG__PLANETARY_COMPUTER__AUTH__CREDENTIALS__APIKEY" in provider.error
     assert sleeps == []
     assert len(replay.requests_to("/pc/")) == 1
+
+
+@pytest.mark.pg
+def test_harvest_and_merge_on_the_pgstac_backend(fresh_pg_url, replay, make_gateway):
+    from snapearth.catalog import open_catalog
+
+    pg = open_catalog(fresh_pg_url)
+    try:
+        pc_pages(replay)
+        serve_mirror(replay)
+        gateway = make_gateway("planetary_computer", "eu_mirror", extra=mirror_config(replay))
+        providers = ["planetary_computer", "eu_mirror"]
+        report = run(pg, gateway, providers, "2019-01-01/2024-01-01", priority=providers)
+        assert [p.status for p in report.providers] == ["ok", "ok"]
+        items = stored(pg)
+        assert set(items) == {PC_ID, STACTOOLS_ID}
+        assert list(items[PC_ID]["assets"]["B04"]["alternate"]) == ["eu_mirror"]
+        again = run(pg, gateway, providers, "2019-01-01/2024-01-01", priority=providers)
+        assert [p.status for p in again.providers] == ["up-to-date", "up-to-date"]
+    finally:
+        pg.close()
