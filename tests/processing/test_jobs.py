@@ -115,6 +115,27 @@ def test_budget_stops_a_running_job(scene_catalog: Catalog, alice: User, tmp_pat
         service.close()
 
 
+def test_job_quotas(scene_catalog: Catalog, alice: User, tmp_path: Path, dask_scheduler: str) -> None:
+    config = ServiceConfig(workdir=tmp_path, dask_scheduler=dask_scheduler, max_active_jobs_per_user=1)
+    config.max_stored_bytes_per_user = 1
+    service = OpenEOService(scene_catalog, config)
+    try:
+        first = service.create_job(alice, ndvi_graph("JSON"))
+        second = service.create_job(alice, ndvi_graph("JSON"))
+        service.store.update(first["id"], status="running")
+        with pytest.raises(OpenEOError) as busy:
+            service.start_job(alice, second["id"])
+        assert (busy.value.code, busy.value.status) == ("PermissionsInsufficient", 403)
+        service.store.update(first["id"], status="finished", results=[{"name": "a.json", "size": 10}])
+        with pytest.raises(OpenEOError) as full:
+            service.start_job(alice, second["id"])
+        assert full.value.code == "StorageQuotaExceeded"
+        service.delete_job(alice, first["id"])
+        assert wait(service, service.start_job(alice, second["id"])["id"])["status"] == "finished"
+    finally:
+        service.close()
+
+
 def test_cancel_stops_the_dask_tasks(dask_scheduler: str) -> None:
     from distributed import Client
 

@@ -38,6 +38,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "JobNotStarted": 400,
     "JobLocked": 400,
     "PaymentRequired": 402,
+    "StorageQuotaExceeded": 400,
     "AuthenticationRequired": 401,
     "AuthenticationSchemeInvalid": 403,
     "TokenInvalid": 403,

@@ -40,6 +40,8 @@ class ServiceConfig:
     max_concurrent_jobs: int = 2
     limits: LoadLimits = field(default_factory=LoadLimits)
     max_sync_output_bytes: int = 256 * 1024**2
+    max_active_jobs_per_user: int = 4
+    max_stored_bytes_per_user: int = 10 * 1024**3
     chunk_size: int = 2048
     prices: PriceTable = field(default_factory=lambda: PriceTable())
 
@@ -138,6 +140,24 @@ class OpenEOService:
                 f"{self.prices.currency}; this run is estimated at {expected_cost:.4f}",
             )
 
+    def check_quotas(self, user: User) -> None:
+        """Concurrent jobs and stored results per user (results count until their job is deleted)."""
+        jobs = self.store.jobs(user.user_id)
+        active = sum(job["status"] in ("queued", "running") for job in jobs)
+        if active >= self.config.max_active_jobs_per_user:
+            raise OpenEOError(
+                "PermissionsInsufficient",
+                f"quota: {user.user_id} has {active} queued or running jobs, the limit is "
+                f"{self.config.max_active_jobs_per_user}; wait for one to finish or stop one",
+            )
+        stored = sum(int(r.get("size", 0)) for job in jobs for r in job.get("results") or [])
+        if stored >= self.config.max_stored_bytes_per_user:
+            raise OpenEOError(
+                "StorageQuotaExceeded",
+                f"quota: {user.user_id} stores {stored:,} bytes of results, the limit is "
+                f"{self.config.max_stored_bytes_per_user:,}; delete finished jobs (DELETE /jobs/{{job_id}})",
+            )
+
     def costs_report(self, user_id: str | None = None, month: str | None = None) -> list[dict[str, Any]]:
         rows = aggregate_costs(self.store.ledger(user_id, month))
         known = {user.user_id for user in self.auth.users()}
@@ -225,6 +245,7 @@ class OpenEOService:
         job = self.store.get(job_id, user.user_id)
         if job["status"] in ("queued", "running"):
             return job
+        self.check_quotas(user)
         estimate = self.estimate(job["process"], job.get("job_options"))
         expected = estimate["costs"]["total"]
         if job.get("budget") is not None and expected > float(job["budget"]):
