@@ -478,8 +478,12 @@ class SQLiteCatalog:
         source, where, params = self._where(conn, parsed)
         sort = self._sort_exprs(parsed)
         keyset_sql, keyset_params = "", list[Any]()
+        carried: int | None = None  # numberMatched, counted on the first page and carried by the tokens
         if parsed.token:
-            keyset_sql, keyset_params = _keyset(sort, parsed, decode_token(parsed.token))
+            payload = decode_token(parsed.token)
+            keyset_sql, keyset_params = _keyset(sort, parsed, payload)
+            if len(payload) == 4 and isinstance(payload[3], int):
+                carried = payload[3]
         conditions = [*where, keyset_sql] if keyset_sql else where
         sort_params = [p for expr, _ in sort for p in expr.params]
         if any("d." in expr.sql for expr, _ in sort) and "items_data" not in source:
@@ -494,15 +498,15 @@ class SQLiteCatalog:
             rows = conn.execute(sql, all_params).fetchall()
         except sqlite3.OperationalError as exc:
             raise InvalidInputError(f"filter: cannot be evaluated: {exc}", field="filter") from exc
+        matched = None
+        if parsed.count:
+            matched = carried if carried is not None else self._count_matches(conn, parsed, source, where, params)
         next_token = None
         if len(rows) > parsed.limit:
             rows = rows[: parsed.limit]
             signature = [[key.field, key.direction] for key in parsed.sortby]
-            next_token = encode_token([_TOKEN_VERSION, signature, list(rows[-1][1:])])
+            next_token = encode_token([_TOKEN_VERSION, signature, list(rows[-1][1:]), matched])
         items = [apply_fields(item, parsed.fields) for item in self._fetch(conn, [row[0] for row in rows])]
-        matched = None
-        if parsed.count:
-            matched = self._count_matches(conn, parsed, source, where, params)
         return SearchPage(items=items, number_matched=matched, next_token=next_token)
 
     @staticmethod
@@ -824,7 +828,7 @@ def _documents(checked: CheckedItem) -> tuple[str, bytes, bytes]:
 
 
 def _item(body: bytes, properties: str, geometry: bytes) -> Item:
-    rest = orjson.loads(bytes(cramjam.lz4.decompress_block(body)))
+    rest = orjson.loads(memoryview(cramjam.lz4.decompress_block(body)))
     rest["properties"] = orjson.loads(properties)
     rest["geometry"] = orjson.loads(geometry)
     ordered = {key: rest.pop(key) for key in _ITEM_KEY_ORDER if key in rest}
@@ -868,7 +872,7 @@ def _rtree_subquery(boxes: list[Box], time_range: tuple[float | None, float | No
 def _keyset(sort: list[tuple[SqlExpr, str]], parsed: ParsedSearch, payload: list[Any]) -> tuple[str, list[Any]]:
     """Rows strictly after the token's position in the sort order (NULLs first ascending, last descending)."""
     signature = [[key.field, key.direction] for key in parsed.sortby]
-    if len(payload) != 3 or payload[0] != _TOKEN_VERSION or not isinstance(payload[2], list):
+    if len(payload) not in (3, 4) or payload[0] != _TOKEN_VERSION or not isinstance(payload[2], list):
         raise InvalidInputError("token: not a continuation token this catalog issued", field="token")
     if payload[1] != signature:
         raise InvalidInputError("token: issued for another sort order; start again without a token", field="token")
