@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import struct
 import zlib
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
@@ -437,4 +437,4 @@ def s1_item(p: Pass, grid: Grid) -> dict[str, Any]:
 
 def dump_json(path: Path, obj: Any) -> None:
     """Stable JSON (key order as built, 2-space indent, trailing newline): byte-identical across runs."""
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n")
