@@ -264,6 +264,40 @@ def test_cql2_text(loaded: Catalog, text: str, expected: set[str]) -> None:
     assert found(loaded, filter=text, filter_lang="cql2-text", **S2) == expected
 
 
+@pytest.mark.parametrize(
+    ("tree", "expected"),
+    [
+        ({"op": "a_contains", "args": [{"property": "signature:themes"}, ["water"]]}, gen(0, 3, 6, 9)),
+        ({"op": "a_overlaps", "args": [{"property": "signature:themes"}, ["urban", "forest"]]}, gen(*range(12))),
+        ({"op": "a_equals", "args": [{"property": "signature:themes"}, ["water", "urban"]]}, gen(0, 3, 6, 9)),
+        (
+            {"op": "s_within", "args": [{"property": "geometry"}, {"bbox": [1.9, 43.9, 3.0, 45.0]}]},
+            gen(0),
+        ),
+        (
+            {"op": "s_contains", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [3.5, 44.5]}]},
+            gen(1),
+        ),
+        (
+            {
+                "op": "t_during",
+                "args": [{"property": "datetime"}, {"interval": ["2023-02-01T00:00:00Z", "2023-03-10T00:00:00Z"]}],
+            },
+            gen(1, 2),
+        ),
+        (
+            {
+                "op": "=",
+                "args": [{"op": "casei", "args": [{"property": "platform"}]}, {"op": "casei", "args": ["SENTINEL-2B"]}],
+            },
+            gen(1, 3, 5, 7, 9, 11),
+        ),
+    ],
+)
+def test_cql2_array_spatial_temporal_functions(loaded: Catalog, tree: dict[str, Any], expected: set[str]) -> None:
+    assert found(loaded, filter=tree, filter_lang="cql2-json", collections=["sentinel-2-l2a"]) == expected
+
+
 def test_cql2_json_matches_text(loaded: Catalog) -> None:
     tree = {
         "op": "and",

@@ -258,3 +258,24 @@ def test_large_ndjson_is_parsed_by_worker_processes(tmp_path: Path, monkeypatch:
     ]
     assert catalog.search(SearchRequest(collections=["sentinel-2-l2a"])).number_matched == 39
     catalog.close()
+
+
+def test_cql2_beyond_pgstac(tmp_path: Path) -> None:
+    """Operators pgstac does not implement (a_containedby, accenti, arithmetic) work on the embedded backend."""
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    items = [generated_item(i) for i in range(6)]
+    items[4]["properties"]["title"] = "Crue de la Garonne à Toulouse"
+    catalog.add_items(items)
+
+    def ids(tree: dict) -> set[str]:
+        return {i["id"] for i in catalog.iter_items(SearchRequest(filter=tree, limit=100))}
+
+    contained = {"op": "a_containedby", "args": [{"property": "signature:themes"}, ["forest", "snow"]]}
+    assert ids(contained) == {"S2-GEN-01", "S2-GEN-02", "S2-GEN-04", "S2-GEN-05"}
+    accent = {"op": "like", "args": [{"op": "accenti", "args": [{"property": "title"}]}, "%Garonne a Toulouse"]}
+    assert ids(accent) == {"S2-GEN-04"}
+    arithmetic = {"op": ">", "args": [{"op": "*", "args": [{"property": "eo:cloud_cover"}, 2]}, 70]}
+    assert ids(arithmetic) == {"S2-GEN-05"}  # 8 * 5 = 40 -> 80 > 70
+    catalog.close()
