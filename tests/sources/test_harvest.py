@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from shapely.geometry import box
 
 from snapearth.catalog import SearchRequest
+from snapearth.catalog.base import parse_rfc3339
 from snapearth.errors import AuthenticationError, InvalidInputError
 from snapearth.sources.harvest import STATE_NAMESPACE, harvest
 from snapearth.sources.query import parse_geometry, parse_window
@@ -343,3 +345,18 @@ def test_harvest_and_merge_on_the_pgstac_backend(fresh_pg_url, replay, make_gate
         assert [p.status for p in again.providers] == ["up-to-date", "up-to-date"]
     finally:
         pg.close()
+
+
+def test_the_last_day_is_asked_again_as_providers_publish_late(catalog, replay, make_gateway):
+    recent = copy.deepcopy(stac_item(PC_ITEM))
+    today = datetime.now(UTC).replace(microsecond=0)
+    recent["properties"]["datetime"] = (today - timedelta(hours=3)).isoformat().replace("+00:00", "Z")
+    replay.route("/pc/api/stac/v1/search", StacPages(replay, "/pc/api/stac/v1/search", [recent]))
+    gateway = make_gateway("planetary_computer")
+    first = run(catalog, gateway, ["planetary_computer"], f"{(today - timedelta(days=5)).date()}/..")
+    assert first.providers[0].status == "ok"
+    second = run(catalog, gateway, ["planetary_computer"], f"{(today - timedelta(days=5)).date()}/..")
+    (asked,) = second.providers[0].windows
+    assert parse_rfc3339(asked[0]) <= today - timedelta(days=1) + timedelta(minutes=5)
+    assert parse_rfc3339(asked[0]) >= today - timedelta(days=1) - timedelta(minutes=5)
+    assert len(stored(catalog)) == 1

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -28,6 +28,7 @@ from snapearth.sources.query import Window, area_key, check_collection, subtract
 logger = logging.getLogger(__name__)
 
 STATE_NAMESPACE = "harvest-state"
+SETTLE = timedelta(days=1)  # recent acquisitions may still be published: not recorded as covered
 RUNS_NAMESPACE = "harvest-runs"
 
 COLLECTION_TITLES = {
@@ -58,7 +59,6 @@ class HarvestReport:
     priority: list[str]
     providers: list[ProviderReport] = field(default_factory=list)
     inserted: int = 0
-    updated: int = 0
     merged: int = 0
 
     @property
@@ -181,9 +181,14 @@ def harvest(
     window: Window,
     priority: Sequence[str] | None = None,
     full: bool = False,
+    settle: timedelta = SETTLE,
     progress: Callable[[str], None] | None = None,
 ) -> HarvestReport:
-    """Harvest ``collection`` over ``geometry`` and ``window`` from each provider into ``catalog``."""
+    """Harvest ``collection`` over ``geometry`` and ``window`` from each provider into ``catalog``.
+
+    The last ``settle`` before now is searched but not recorded as covered: providers publish products
+    hours after acquisition, so the next run asks for that stretch again (upserts make it harmless).
+    """
     check_collection(collection)
     if not providers:
         raise InvalidInputError("provider: give at least one provider", field="provider")
@@ -205,6 +210,7 @@ def harvest(
     )
     ensure_collection(catalog, collection)
     say = progress or (lambda message: logger.info(message))
+    settled = datetime.now(UTC) - settle
     for provider in order:
         report = ProviderReport(provider)
         run.providers.append(report)
@@ -237,11 +243,12 @@ def harvest(
                             for i in items
                         ]
                         latest = max([*starts, *([latest] if latest else [])])
-                        if latest > gap.start:
-                            state.add(Window(gap.start, latest))
+                        if min(latest, settled) > gap.start:
+                            state.add(Window(gap.start, min(latest, settled)))
                             state.save(catalog, {"provider": provider, "collection": collection, "area": area})
                     say(f"{provider}: page {report.pages}, {len(items)} results stored")
-                state.add(gap)
+                if min(gap.end, settled) > gap.start:
+                    state.add(Window(gap.start, min(gap.end, settled)))
                 state.save(catalog, {"provider": provider, "collection": collection, "area": area})
             report.status = "ok"
             state.last_success = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -253,6 +260,5 @@ def harvest(
             report.error = error.message
             report.error_code = type(error).__name__
             say(f"{provider}: FAILED, skipped: {error.message}")
-    run.updated = run.merged
     catalog.put_record(RUNS_NAMESPACE, run.run_id, {**run.as_dict(), "finished": datetime.now(UTC).isoformat()})
     return run
