@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from snapearth.api.app import create_app
@@ -39,6 +40,9 @@ NOW = "2026-11-25"
 def server(enriched_archive: EnrichedArchive) -> Iterator[LiveServer]:
     settings = Settings(data=enriched_archive.data, catalog=enriched_archive.catalog_url, log_level="WARNING")
     with LiveServer(create_app(settings)) as live:
+        # the first question loads the language resources: ask it once before the browser does
+        httpx.get(f"{live.url}/earthsearch", params={"q": QUERY, "now": NOW}, timeout=120).raise_for_status()
+        httpx.get(f"{live.url}/earthsearch/suggest", params={"q": "Valen"}, timeout=120).raise_for_status()
         yield live
 
 
