@@ -147,7 +147,10 @@ def _prepared(wkb: bytes) -> shapely.Geometry:
 def _se_geom(geometry_json: bytes | None, query_wkb: bytes, relation: str) -> int | None:
     if geometry_json is None:
         return None
-    return int(bool(_RELATIONS[relation](_prepared(query_wkb), shapely.from_geojson(geometry_json))))
+    try:
+        return int(bool(_RELATIONS[relation](_prepared(query_wkb), shapely.from_geojson(geometry_json))))
+    except shapely.errors.GEOSException:  # a stored footprint GEOS cannot relate (e.g. self-intersecting): unknown
+        return None
 
 
 def _se_epoch(value: Any) -> float | None:
