@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import signal
 from typing import Any
 
 import psycopg
@@ -12,6 +13,7 @@ from snapearth.catalog import SearchRequest, SortKey, open_catalog
 from snapearth.catalog.pgstac import PgSTACCatalog
 from snapearth.errors import BackendError, InvalidInputError
 from tests.catalog.items import S2_ITEM, collections, read
+from tests.catalog.test_sqlite import _loader  # the same kill -9 loader as the embedded backend's test
 from tests.pgserver import PgServer
 
 pytestmark = pytest.mark.pg
@@ -111,3 +113,30 @@ def test_a_lost_server_is_a_backend_error(pg_server: PgServer) -> None:
     catalog.close()
     with pytest.raises(BackendError):
         PgSTACCatalog("postgresql://postgres@127.0.0.1:9/nowhere", connect_timeout=1)
+
+
+def test_kill_9_mid_load_then_rerun_completes(fresh_pg_url: str) -> None:
+    total = 1_500
+    loader = _loader(fresh_pg_url, total, "insert")
+    assert loader.stdout is not None
+    batches = 0
+    while batches < 3:  # let a few batches commit, then kill the loader in the middle of the load
+        line = loader.stdout.readline()
+        assert line, "the loader ended early"
+        batches += line.startswith("batch")
+    loader.send_signal(signal.SIGKILL)
+    loader.wait(timeout=30)
+    loader.stdout.close()
+    with psycopg.connect(fresh_pg_url) as conn:
+        row = conn.execute("SELECT count(*) FROM pgstac.items").fetchone()
+    assert row is not None
+    assert 150 <= row[0] < total
+    assert row[0] % 50 == 0  # whole batches only
+
+    rerun = _loader(fresh_pg_url, total, "ignore")
+    out, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0
+    assert out.strip().endswith("done")
+    catalog = open_catalog(fresh_pg_url)
+    assert catalog.search(SearchRequest(collections=["sentinel-2-l2a"], limit=1)).number_matched == total
+    catalog.close()
