@@ -360,3 +360,16 @@ def test_the_last_day_is_asked_again_as_providers_publish_late(catalog, replay, 
     assert parse_rfc3339(asked[0]) <= today - timedelta(days=1) + timedelta(minutes=5)
     assert parse_rfc3339(asked[0]) >= today - timedelta(days=1) - timedelta(minutes=5)
     assert len(stored(catalog)) == 1
+
+
+def test_a_refused_connection_is_retried_then_reported(catalog, make_gateway, sleeps):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/search"
+    gateway = make_gateway("planetary_computer", extra={"planetary_computer": {"search": {"api_endpoint": closed}}})
+    report = run(catalog, gateway, ["planetary_computer"], "2023-11-01/2023-11-30")
+    assert report.providers[0].status == "failed"
+    assert "after 3 attempts" in report.providers[0].error
+    assert sleeps == [0.5, 1.0]  # exponential backoff

@@ -32,6 +32,13 @@ def register(parent: typer.Typer) -> None:
     parent.command("fetch")(fetch_command)
 
 
+def _quiet_eodag(verbose: bool) -> None:
+    """EODAG logs every provider failure with a traceback; the report already says what failed and why."""
+    import logging
+
+    logging.getLogger("eodag").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+
+
 def _settings() -> Any:
     from snapearth.config import Settings
 
@@ -108,6 +115,7 @@ def harvest_command(
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Ignore the harvest state: search the whole window.")] = False,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=1000)] = 100,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show EODAG's own log.")] = False,
     eodag_config: Annotated[
         Path | None, typer.Option("--eodag-config", help="EODAG user configuration file (else EODAG_CFG_FILE).")
     ] = None,
@@ -120,6 +128,7 @@ def harvest_command(
     from snapearth.sources.query import check_collection, parse_window
 
     console = Console(stderr=True, soft_wrap=True)
+    _quiet_eodag(verbose)
     with _opened(catalog) as opened:
         if local is not None:
             if provider:
@@ -172,6 +181,7 @@ def fetch_command(
     from snapearth.sources.merge import providers_of
 
     keys = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
+    _quiet_eodag(False)
     with _opened(catalog) as opened:
         item = find_item(opened, item_id, collection)
         folder = (cache or (_settings().data / "cache")).resolve()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -119,9 +120,14 @@ def classify_failure(error: BaseException) -> _Failure:
             status = cause.status_code  # type: ignore[attr-defined]
         if retry_after is None and headers is not None:
             retry_after = _retry_after_seconds(headers.get("Retry-After"))
-    transient = timed_out or (status in TRANSIENT_STATUS)
-    if isinstance(error, requests.exceptions.ConnectionError) and status is None:
-        transient = True
+    causes = list(_iter_causes(error))
+    for cause in causes:  # urllib wraps the socket error in URLError.reason, not in the cause chain
+        reason = getattr(cause, "reason", None)
+        if isinstance(reason, BaseException):
+            causes.append(reason)
+    unresolved = any(isinstance(c, socket.gaierror) or type(c).__name__ == "NameResolutionError" for c in causes)
+    dropped = any(isinstance(c, ConnectionError | socket.timeout) for c in causes)  # refused, reset, aborted
+    transient = timed_out or (status in TRANSIENT_STATUS) or (status is None and dropped and not unresolved)
     return _Failure(error=error, status=status, retry_after=retry_after, transient=transient)
 
 
