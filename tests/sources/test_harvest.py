@@ -142,8 +142,8 @@ def test_client_errors_are_not_retried(catalog, replay, make_gateway, sleeps):
 
 def test_a_timeout_is_retried(catalog, replay, make_gateway, sleeps):
     pc_pages(replay)
-    replay.routes[-1].failures = [Failure(status=503, delay=1.5)]
-    gateway = make_gateway("planetary_computer", extra={"planetary_computer": {"search": {"timeout": 0.5}}})
+    replay.routes[-1].failures = [Failure(status=503, delay=4.0)]
+    gateway = make_gateway("planetary_computer", extra={"planetary_computer": {"search": {"timeout": 2.0}}})
     report = run(catalog, gateway, ["planetary_computer"], "2019-01-01/2024-01-01")
     assert report.providers[0].status == "ok"
     assert sleeps == [0.5]
