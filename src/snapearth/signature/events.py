@@ -61,8 +61,10 @@ EVENT_TYPES = (*STATE_EVENTS, *CHANGE_EVENTS)
 RADAR_MERGE_DAYS = 12
 CHANGE_GAP_DAYS = 30
 RECENT_DAYS = 20
+HARVEST_AFTER_GREEN_DAYS = 60
+SNOW_MEMORY_DAYS = 60
 DROUGHT_MIN_SHARE = 0.2
-DROUGHT_MIN_DEFICIT = 0.1
+DROUGHT_MIN_DEFICIT = 0.05
 NEIGHBOURHOOD_M = 2000.0
 _MAX_VALUES = 100_000
 SEASON_DAYS = 45
@@ -289,10 +291,11 @@ class PlaceTracker:
         self.green_count = np.zeros(shape_, np.int32)
         self.first_clear_day = np.full(shape_, np.nan, np.float64)
         self.last_green_day = np.full(shape_, -1e9, np.float64)
+        self.last_snow_day = np.full(shape_, -1e9, np.float64)
         # water reference from either sensor
         self.ref_water = np.zeros(shape_, bool)
         self.water_known = np.zeros(shape_, bool)
-        self.history: list[tuple[datetime, np.ndarray, np.ndarray]] = []  # optical (when, ndvi, water)
+        self.history: list[tuple[datetime, np.ndarray, np.ndarray, np.ndarray]] = []  # (when, ndvi, water, snow)
         self.history_obs: list[Observation] = []
         self.previous: Observation | None = None
         self.radar_previous: dict[Any, tuple[Observation, RadarState]] = {}
@@ -303,27 +306,31 @@ class PlaceTracker:
         if s.clear.sum() < self.min_pixels:
             return  # too cloudy to say anything; the references stay as they are
         day = _days(obs.when)
+        # in and just after the snow season, melt water, wet and shaded snow and snow-flattened meadows mimic
+        # floods, harvests and droughts: those pixels are left to the snow events
+        snowy = (day - self.last_snow_day <= SNOW_MEMORY_DAYS) | s.snow | self.permanent_snow
         both = s.clear & self.ref_known
         seasonal_water = self._seasonal(obs.when)
         seasonal_water |= self.water_count * 2 > self.clear_count  # water in most clear views: a lake, a river
-        flood = s.water & s.clear & self.water_known & ~self.ref_water & ~self.ref_snow & ~seasonal_water
+        flood = s.water & s.clear & self.water_known & ~self.ref_water & ~snowy & ~seasonal_water
         snow = s.snow & ~self.permanent_snow
         dnbr = self.ref_nbr - s.nbr
         fire = s.burn & both & (dnbr >= 0.10)
         recent = both & (day - self.ref_day <= RECENT_DAYS)
         drop = self.ref_ndvi - s.ndvi
-        surface = ~s.water & ~s.snow & ~s.burn
+        surface = ~s.water & ~snowy & ~s.burn
         forest_like = (self.clear_count >= 3) & (self.green_count >= 0.9 * self.clear_count)
         forest_like &= day - np.nan_to_num(self.first_clear_day, nan=day) >= 60
         deforestation = both & surface & forest_like & (self.ref_ndvi >= 0.6) & (s.ndvi < 0.4) & (drop >= 0.3)
-        harvest = recent & surface & ~forest_like & (day - self.last_green_day <= 120) & (s.ndvi < 0.25)
+        harvest = recent & surface & ~forest_like & (day - self.last_green_day <= HARVEST_AFTER_GREEN_DAYS)
+        harvest &= s.ndvi < 0.25
         harvest &= drop >= 0.08
         vci = self._vci(obs.when, s)
         drought = np.zeros_like(s.clear)
         if vci is not None:
-            drought = (vci < 35) & s.clear
-            if drought.sum() < DROUGHT_MIN_SHARE * max(int(np.isfinite(vci).sum()), 1):
-                drought = np.zeros_like(s.clear)  # a drought is regional: isolated pixels are noise
+            drought = (vci < 35) & s.clear & ~snowy
+            if drought.sum() < DROUGHT_MIN_SHARE * max(int((s.clear & ~s.water).sum()), 1):
+                drought = np.zeros_like(s.clear)  # a drought is regional: a few fields or slopes are not one
         ones = np.ones_like(s.ndvi)
         self._track("flood", clean(flood, self.min_pixels), ones, obs, s.clear, "optical")
         self._track("snow", clean(snow, self.min_pixels), ones, obs, s.clear, "optical")
@@ -358,7 +365,9 @@ class PlaceTracker:
         self.green_count += normal & (s.ndvi >= 0.5)
         self.first_clear_day = np.where(normal & np.isnan(self.first_clear_day), day, self.first_clear_day)
         self.last_green_day = np.where(normal & (s.ndvi >= 0.5), day, self.last_green_day)
-        self.history.append((obs.when, np.where(s.clear, s.ndvi, np.nan).astype(np.float16), s.water & s.clear))
+        self.last_snow_day = np.where(s.snow, day, self.last_snow_day)
+        ndvi16 = np.where(s.clear, s.ndvi, np.nan).astype(np.float16)
+        self.history.append((obs.when, ndvi16, s.water & s.clear, s.snow))
         self.history_obs.append(obs)
         self.previous = obs
 
@@ -370,7 +379,7 @@ class PlaceTracker:
     def _seasonal(self, when: datetime) -> np.ndarray:
         """Pixels seen as water in another year within SEASON_DAYS of the same day of year (paddies, wetlands)."""
         out = np.zeros((self.grid.height, self.grid.width), bool)
-        for h_when, _ndvi, water in self.history:
+        for h_when, _ndvi, water, _snow in self.history:
             if h_when.year != when.year and _doy_distance(h_when, when) <= SEASON_DAYS:
                 out |= water
         return out
@@ -387,7 +396,8 @@ class PlaceTracker:
             high = np.nanmax(stack, axis=0)
             mean = np.nanmean(stack, axis=0)
         span = high - low
-        vegetated = (high >= 0.4) & (span >= 0.05) & s.clear & ~s.water & ~s.snow
+        snow_season = np.logical_or.reduce([h[3] for h in season])
+        vegetated = (high >= 0.3) & (span >= 0.05) & s.clear & ~s.water & ~s.snow & ~snow_season
         with np.errstate(invalid="ignore", divide="ignore"):
             vci = 100 * (s.ndvi - low) / span
         # with few years the range is narrow: also ask for a real deficit against the seasonal mean
@@ -402,6 +412,7 @@ class PlaceTracker:
         flood = s.water & s.valid & self.water_known & ~self.ref_water & ~self._seasonal(obs.when)
         flood &= self.water_count * 2 <= self.clear_count
         flood &= ~self.ref_snow & ~self._open_mask("snow") & ~self.permanent_snow
+        flood &= _days(obs.when) - self.last_snow_day > SNOW_MEMORY_DAYS
         props: dict[str, Any] = {}
         if same_orbit is not None:
             prev_obs, prev = same_orbit
@@ -621,6 +632,27 @@ def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _without_wet_snow(events: list[Event]) -> list[Event]:
+    """Radar-only floods that a snow event covers within 30 days were wet snow (as dark as water in C-band)."""
+    snows = [e for e in events if e.type == "snow"]
+    gap = timedelta(days=30)
+    out = []
+    for ev in events:
+        if ev.type == "flood" and ev.evidence == {"radar"}:
+            covered = np.zeros_like(ev.mask)
+            for snow in snows:
+                if (
+                    snow.place == ev.place
+                    and snow.start.when - gap <= ev.last.when
+                    and ev.start.when <= snow.last.when + gap
+                ):
+                    covered |= snow.mask
+            if (ev.mask & covered).sum() >= 0.5 * ev.pixels:
+                continue
+        out.append(ev)
+    return out
+
+
 def merge_flood_evidence(events: list[Event]) -> list[Event]:
     """Optical and radar floods overlapping in space and within RADAR_MERGE_DAYS become one event."""
     for ev in events:
@@ -700,7 +732,7 @@ def detect_events(
         updates.update(tracker.updates)
         last_seen[place] = obs_list[-1].when
         done.append(place)
-    events = merge_flood_evidence(events)
+    events = merge_flood_evidence(_without_wet_snow(events))
     out: list[Item] = []
     for ev in events:
         item = event_item(ev, max(4, math.ceil(min_area_km2 / ev.grid.pixel_km2)), last_seen[ev.place])
