@@ -17,6 +17,7 @@ from tests.processing import scenes
 from tests.processing.conftest import OTHER, OTHER_PASSWORD, PASSWORD, USER, OpenEOServer
 from tests.processing.openapi_check import validate
 
+http = httpx.Client(timeout=120)  # the first openEO request of a server imports openeo-processes-dask
 EXTENT = dict(zip(("west", "south", "east", "north"), scenes.bbox_4326(), strict=True))
 CLEAR = [s for s in scenes.SCENES if s.cloud_cover <= 50]
 
@@ -26,7 +27,7 @@ def expected_mean_ndvi(scene_list: list[scenes.Scene]) -> float:
 
 
 def token(server: OpenEOServer, user: str = USER, password: str = PASSWORD) -> dict[str, str]:
-    response = httpx.get(f"{server.root}/credentials/basic", auth=(user, password))
+    response = http.get(f"{server.root}/credentials/basic", auth=(user, password))
     validate(response, "/credentials/basic")
     return {"Authorization": f"Bearer basic//{response.json()['access_token']}"}
 
@@ -74,7 +75,7 @@ def ndvi_graph(fmt: str = "GTiff", *, collection: str = "sentinel-2-l2a", proces
 def wait_for(server: OpenEOServer, headers: dict[str, str], job_id: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = httpx.get(f"{server.root}/jobs/{job_id}", headers=headers).json()
+        job = http.get(f"{server.root}/jobs/{job_id}", headers=headers).json()
         if job["status"] in ("finished", "error", "canceled"):
             return job
         time.sleep(0.1)
@@ -82,7 +83,7 @@ def wait_for(server: OpenEOServer, headers: dict[str, str], job_id: str, timeout
 
 
 def test_openeo_client_sync_and_batch(openeo_server: OpenEOServer, tmp_path: Path) -> None:
-    con = openeo.connect(openeo_server.root)
+    con = openeo.connect(openeo_server.root, default_timeout=120)
     assert con.capabilities().api_version() == "1.2.0"
     assert "sentinel-2-l2a" in con.list_collection_ids()
     described = con.describe_collection("sentinel-2-l2a")
@@ -131,7 +132,7 @@ def test_openeo_client_sync_and_batch(openeo_server: OpenEOServer, tmp_path: Pat
 
 
 def test_netcdf_json_and_cloud_masks(openeo_server: OpenEOServer, tmp_path: Path) -> None:
-    con = openeo.connect(openeo_server.root).authenticate_basic(USER, PASSWORD)
+    con = openeo.connect(openeo_server.root, default_timeout=120).authenticate_basic(USER, PASSWORD)
     cube = con.load_collection(
         "sentinel-2-l2a", spatial_extent=EXTENT, temporal_extent=["2022-01-01", "2022-02-01"], bands=["B04", "B08"]
     )
@@ -173,52 +174,52 @@ def test_responses_follow_the_openeo_api_schema(openeo_server: OpenEOServer) -> 
     root = openeo_server.root
     headers = token(openeo_server)
     for path in ("/", "/conformance", "/file_formats", "/collections", "/processes"):
-        validate(httpx.get(root + path), path)
-    validate(httpx.get(f"{root}/collections/sentinel-2-l2a"), "/collections/{collection_id}")
-    well_known = httpx.get(f"{openeo_server.url}/.well-known/openeo")
+        validate(http.get(root + path), path)
+    validate(http.get(f"{root}/collections/sentinel-2-l2a"), "/collections/{collection_id}")
+    well_known = http.get(f"{openeo_server.url}/.well-known/openeo")
     validate(well_known, "/.well-known/openeo")
     assert well_known.json()["versions"][0]["url"].rstrip("/") == root
-    validate(httpx.get(f"{root}/me", headers=headers), "/me")
+    validate(http.get(f"{root}/me", headers=headers), "/me")
 
-    created = httpx.post(f"{root}/jobs", json=ndvi_graph("netCDF") | {"title": "t"}, headers=headers)
+    created = http.post(f"{root}/jobs", json=ndvi_graph("netCDF") | {"title": "t"}, headers=headers)
     validate(created, "/jobs", "POST")
     job_id = created.headers["OpenEO-Identifier"]
-    validate(httpx.get(f"{root}/jobs", headers=headers), "/jobs")
-    validate(httpx.get(f"{root}/jobs/{job_id}", headers=headers), "/jobs/{job_id}")
-    validate(httpx.get(f"{root}/jobs/{job_id}/estimate", headers=headers), "/jobs/{job_id}/estimate")
-    validate(httpx.get(f"{root}/jobs/{job_id}/results", headers=headers), "/jobs/{job_id}/results")  # 4XX
-    validate(httpx.post(f"{root}/jobs/{job_id}/results", headers=headers), "/jobs/{job_id}/results", "POST")
+    validate(http.get(f"{root}/jobs", headers=headers), "/jobs")
+    validate(http.get(f"{root}/jobs/{job_id}", headers=headers), "/jobs/{job_id}")
+    validate(http.get(f"{root}/jobs/{job_id}/estimate", headers=headers), "/jobs/{job_id}/estimate")
+    validate(http.get(f"{root}/jobs/{job_id}/results", headers=headers), "/jobs/{job_id}/results")  # 4XX
+    validate(http.post(f"{root}/jobs/{job_id}/results", headers=headers), "/jobs/{job_id}/results", "POST")
     job = wait_for(openeo_server, headers, job_id)
     assert job["status"] == "finished"
-    validate(httpx.get(f"{root}/jobs/{job_id}", headers=headers), "/jobs/{job_id}")
-    validate(httpx.get(f"{root}/jobs/{job_id}/logs", headers=headers), "/jobs/{job_id}/logs")
-    results = httpx.get(f"{root}/jobs/{job_id}/results", headers=headers)
+    validate(http.get(f"{root}/jobs/{job_id}", headers=headers), "/jobs/{job_id}")
+    validate(http.get(f"{root}/jobs/{job_id}/logs", headers=headers), "/jobs/{job_id}/logs")
+    results = http.get(f"{root}/jobs/{job_id}/results", headers=headers)
     validate(results, "/jobs/{job_id}/results")
     asset = next(iter(results.json()["assets"].values()))
     assert asset["type"] == "application/x-netcdf"
-    assert httpx.get(asset["href"], headers=headers).status_code == 200
-    assert httpx.get(asset["href"]).status_code == 401  # results belong to their owner
+    assert http.get(asset["href"], headers=headers).status_code == 200
+    assert http.get(asset["href"]).status_code == 401  # results belong to their owner
 
-    patched = httpx.patch(f"{root}/jobs/{job_id}", json={"title": "renamed"}, headers=headers)
+    patched = http.patch(f"{root}/jobs/{job_id}", json={"title": "renamed"}, headers=headers)
     validate(patched, "/jobs/{job_id}", "PATCH")
-    assert httpx.get(f"{root}/jobs/{job_id}", headers=headers).json()["title"] == "renamed"
+    assert http.get(f"{root}/jobs/{job_id}", headers=headers).json()["title"] == "renamed"
 
     graph = ndvi_graph()["process"] | {"summary": "mean NDVI"}
-    put = httpx.put(f"{root}/process_graphs/mean_ndvi", json=graph, headers=headers)
+    put = http.put(f"{root}/process_graphs/mean_ndvi", json=graph, headers=headers)
     validate(put, "/process_graphs/{process_graph_id}", "PUT")
-    validate(httpx.get(f"{root}/process_graphs", headers=headers), "/process_graphs")
-    stored = httpx.get(f"{root}/process_graphs/mean_ndvi", headers=headers)
+    validate(http.get(f"{root}/process_graphs", headers=headers), "/process_graphs")
+    stored = http.get(f"{root}/process_graphs/mean_ndvi", headers=headers)
     validate(stored, "/process_graphs/{process_graph_id}")
     validate(
-        httpx.delete(f"{root}/process_graphs/mean_ndvi", headers=headers),
+        http.delete(f"{root}/process_graphs/mean_ndvi", headers=headers),
         "/process_graphs/{process_graph_id}",
         "DELETE",
     )
-    validate(httpx.post(f"{root}/validation", json=ndvi_graph()), "/validation", "POST")
+    validate(http.post(f"{root}/validation", json=ndvi_graph()), "/validation", "POST")
 
-    deleted = httpx.delete(f"{root}/jobs/{job_id}", headers=headers)
+    deleted = http.delete(f"{root}/jobs/{job_id}", headers=headers)
     validate(deleted, "/jobs/{job_id}", "DELETE")
-    gone = httpx.get(f"{root}/jobs/{job_id}", headers=headers)
+    gone = http.get(f"{root}/jobs/{job_id}", headers=headers)
     validate(gone, "/jobs/{job_id}")
     assert gone.json()["code"] == "JobNotFound"
 
@@ -239,11 +240,11 @@ def test_bad_process_graphs_are_openeo_errors(
     openeo_server: OpenEOServer, body: object, status: int, code: str
 ) -> None:
     headers = token(openeo_server)
-    response = httpx.post(f"{openeo_server.root}/result", json=body, headers=headers)
+    response = http.post(f"{openeo_server.root}/result", json=body, headers=headers)
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
     validate(response, "/result", "POST")
-    problems = httpx.post(f"{openeo_server.root}/validation", json=body).json()
+    problems = http.post(f"{openeo_server.root}/validation", json=body).json()
     if code != "BadRequest":
         assert problems["errors"]
         assert problems["errors"][0]["code"] == code
@@ -251,10 +252,10 @@ def test_bad_process_graphs_are_openeo_errors(
 
 def test_authentication_budgets_and_costs(openeo_server: OpenEOServer) -> None:
     root = openeo_server.root
-    assert httpx.get(f"{root}/jobs").json()["code"] == "AuthenticationRequired"
-    wrong = httpx.get(f"{root}/credentials/basic", auth=(USER, "wrong-password"))
+    assert http.get(f"{root}/jobs").json()["code"] == "AuthenticationRequired"
+    wrong = http.get(f"{root}/credentials/basic", auth=(USER, "wrong-password"))
     assert (wrong.status_code, wrong.json()["code"]) == (403, "CredentialsInvalid")
-    bad_token = httpx.get(f"{root}/me", headers={"Authorization": "Bearer basic//nope"})
+    bad_token = http.get(f"{root}/me", headers={"Authorization": "Bearer basic//nope"})
     assert (bad_token.status_code, bad_token.json()["code"]) == (403, "TokenInvalid")
 
     # API keys work like tokens; bob's monthly budget is 0: refused before anything runs
@@ -262,34 +263,34 @@ def test_authentication_budgets_and_costs(openeo_server: OpenEOServer) -> None:
 
     key = Auth(openeo_server.catalog).create_api_key(OTHER)
     bob = {"X-API-Key": key}
-    assert httpx.get(f"{root}/me", headers=bob).json()["user_id"] == OTHER
-    refused = httpx.post(f"{root}/result", json=ndvi_graph("JSON"), headers=bob)
+    assert http.get(f"{root}/me", headers=bob).json()["user_id"] == OTHER
+    refused = http.post(f"{root}/result", json=ndvi_graph("JSON"), headers=bob)
     assert (refused.status_code, refused.json()["code"]) == (402, "PaymentRequired")
-    created = httpx.post(f"{root}/jobs", json=ndvi_graph(), headers=token(openeo_server, OTHER, OTHER_PASSWORD))
+    created = http.post(f"{root}/jobs", json=ndvi_graph(), headers=token(openeo_server, OTHER, OTHER_PASSWORD))
     job_id = created.headers["OpenEO-Identifier"]
-    started = httpx.post(f"{root}/jobs/{job_id}/results", headers=bob)
+    started = http.post(f"{root}/jobs/{job_id}/results", headers=bob)
     assert (started.status_code, started.json()["code"]) == (402, "PaymentRequired")
-    assert httpx.get(f"{root}/jobs/{job_id}", headers=bob).json()["status"] == "created"
+    assert http.get(f"{root}/jobs/{job_id}", headers=bob).json()["status"] == "created"
     # ... and alice cannot see bob's job
-    assert httpx.get(f"{root}/jobs/{job_id}", headers=token(openeo_server)).json()["code"] == "JobNotFound"
+    assert http.get(f"{root}/jobs/{job_id}", headers=token(openeo_server)).json()["code"] == "JobNotFound"
 
     # alice pays per run; costs aggregate per user and month
     alice = token(openeo_server)
-    sync = httpx.post(f"{root}/result", json=ndvi_graph("JSON"), headers=alice)
+    sync = http.post(f"{root}/result", json=ndvi_graph("JSON"), headers=alice)
     assert sync.status_code == 200
     assert float(sync.headers["OpenEO-Costs"]) > 0
-    report = httpx.get(f"{root}/costs", headers=alice).json()
+    report = http.get(f"{root}/costs", headers=alice).json()
     assert report["costs"][0]["user"] == USER
     assert report["costs"][0]["runs"] == 1
     assert report["costs"][0]["cost"] == pytest.approx(float(sync.headers["OpenEO-Costs"]))
-    assert httpx.get(f"{root}/costs?month=2022-13-01", headers=alice).json()["code"] == "BadRequest"
+    assert http.get(f"{root}/costs?month=2022-13-01", headers=alice).json()["code"] == "BadRequest"
 
     # a job whose own budget is below its estimate is refused
-    low = httpx.post(f"{root}/jobs", json=ndvi_graph() | {"budget": 1e-9}, headers=alice)
+    low = http.post(f"{root}/jobs", json=ndvi_graph() | {"budget": 1e-9}, headers=alice)
     low_id = low.headers["OpenEO-Identifier"]
-    assert httpx.post(f"{root}/jobs/{low_id}/results", headers=alice).json()["code"] == "PaymentRequired"
+    assert http.post(f"{root}/jobs/{low_id}/results", headers=alice).json()["code"] == "PaymentRequired"
 
-    metrics = httpx.get(f"{openeo_server.url}/metrics").text
+    metrics = http.get(f"{openeo_server.url}/metrics").text
     assert 'snapearth_openeo_jobs{status="created"} 2.0' in metrics
     assert 'snapearth_openeo_cost_total{currency="EUR",kind="sync"}' in metrics
 
@@ -298,7 +299,7 @@ def test_oversized_requests_are_refused(openeo_server: OpenEOServer) -> None:
     headers = token(openeo_server)
     huge = {"process": {"process_graph": {"a": {"process_id": "absolute", "arguments": {"x": 1}, "result": True}}}}
     huge["pad"] = "x" * (3 * 1024 * 1024)
-    response = httpx.post(f"{openeo_server.root}/result", json=huge, headers=headers)
+    response = http.post(f"{openeo_server.root}/result", json=huge, headers=headers)
     assert (response.status_code, response.json()["code"]) == (400, "BadRequest")
     world = ndvi_graph("JSON")
     world["process"]["process_graph"]["load"]["arguments"]["spatial_extent"] = {
@@ -308,5 +309,38 @@ def test_oversized_requests_are_refused(openeo_server: OpenEOServer) -> None:
         "north": 60,
     }
     world["process"]["process_graph"]["load"]["arguments"]["temporal_extent"] = None
-    response = httpx.post(f"{openeo_server.root}/result", json=world, headers=headers)
+    response = http.post(f"{openeo_server.root}/result", json=world, headers=headers)
     assert (response.status_code, response.json()["code"]) == (400, "ProcessGraphComplexity")
+
+
+def add_broken_collection(catalog, scene_dir_items: list[dict], tmp_path: Path) -> None:
+    """A collection whose only item points at a COG that is not there (a server-side data fault)."""
+    import copy
+
+    collection = scenes.collection() | {"id": "broken"}
+    item = copy.deepcopy(scene_dir_items[0]) | {"id": "broken-item", "collection": "broken"}
+    item["assets"]["B04"]["href"] = str(tmp_path / "missing-B04.tif")
+    catalog.create_collection(collection)
+    catalog.add_items([item])
+
+
+def test_data_faults_are_contained(openeo_server: OpenEOServer, scene_dir, tmp_path: Path) -> None:
+    add_broken_collection(openeo_server.catalog, scene_dir[2], tmp_path)
+    headers = token(openeo_server)
+    graph = ndvi_graph("JSON", collection="broken")
+    graph["process"]["process_graph"]["load"]["arguments"]["temporal_extent"] = ["2022-01-01", "2022-01-20"]
+    response = http.post(f"{openeo_server.root}/result", json=graph, headers=headers)
+    assert response.status_code == 500
+    assert response.json()["code"] == "Internal"
+    created = http.post(f"{openeo_server.root}/jobs", json=graph, headers=headers)
+    job_id = created.headers["OpenEO-Identifier"]
+    http.post(f"{openeo_server.root}/jobs/{job_id}/results", headers=headers)
+    job = wait_for(openeo_server, headers, job_id)
+    assert job["status"] == "error"
+    assert "missing-B04.tif" in job["snapearth:error"]["message"]
+    failed = http.get(f"{openeo_server.root}/jobs/{job_id}/results", headers=headers)
+    assert failed.status_code == 424
+    assert "missing-B04.tif" in failed.json()["message"]
+    # the server and the good collection still work
+    good = http.post(f"{openeo_server.root}/result", json=ndvi_graph("JSON"), headers=headers)
+    assert good.status_code == 200

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from snapearth import __version__
@@ -56,6 +58,9 @@ def openeo_error_response(exc: Exception) -> JSONResponse:
     if isinstance(exc, SnapEarthError):
         code, status = openeo_code(exc)
         message = exc.message
+    elif isinstance(exc, StarletteHTTPException):
+        code, status = ("NotFound" if exc.status_code == 404 else "BadRequest"), exc.status_code
+        message = str(exc.detail)
     elif isinstance(exc, RequestValidationError):
         code, status = "BadRequest", 400
         problems = exc.errors()
@@ -71,7 +76,7 @@ def openeo_error_response(exc: Exception) -> JSONResponse:
 
 
 class OpenEORoute(APIRoute):
-    """Answers every error of this router as an openEO error object."""
+    """Answers every error of this router as an openEO error object (HTTPException included)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -79,7 +84,7 @@ class OpenEORoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (SnapEarthError, RequestValidationError) as exc:
+            except Exception as exc:  # every failure as an openEO error object (server faults logged, 500)
                 return openeo_error_response(exc)
 
         return handle
@@ -122,6 +127,8 @@ def create_router(
         metrics = JobMetrics(lambda: _count_by_status(catalog), registry)
         service = OpenEOService(catalog, config, metrics)
     svc = service
+    # import the process implementations (seconds) in the background, not on a client's first request
+    threading.Thread(target=build_registry, name="openeo-registry", daemon=True).start()
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
