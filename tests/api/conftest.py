@@ -168,6 +168,43 @@ def settings_for(archive: Archive, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def copy_catalog(source_url: str, target_url: str) -> None:
+    """The archive's collections and items, into another backend (pgstac) through the Catalog contract."""
+    from snapearth.catalog import SearchRequest
+
+    source, target = open_catalog(source_url), open_catalog(target_url)
+    try:
+        for collection in source.list_collections():
+            target.create_collection(collection)
+        report = target.add_items(source.iter_items(SearchRequest(limit=100)))
+        assert not report.refused, report.refused
+    finally:
+        source.close()
+        target.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("pgstac", marks=pytest.mark.pg)])
+def backend_url(request: pytest.FixtureRequest, api_archive: Archive, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A writable catalog holding the test archive, on each backend: the STAC API must behave the same.
+
+    One per module and backend; tests that write (transactions) remove what they add.
+    """
+    if request.param == "sqlite":
+        return copy_archive(api_archive, tmp_path_factory.mktemp("backend") / "archive").catalog_url
+    url: str = request.getfixturevalue("pg_server").new_database()
+    copy_catalog(api_archive.catalog_url, url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def stac_client(api_archive: Archive, backend_url: str) -> Iterator[object]:
+    from fastapi.testclient import TestClient
+
+    app = create_app(settings_for(api_archive, catalog=backend_url))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
 @pytest.fixture
 def client(api_archive: Archive) -> Iterator[object]:
     from fastapi.testclient import TestClient

@@ -3,65 +3,64 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from snapearth.api.app import create_app
-from tests.api.conftest import API_KEY, Archive, copy_archive, settings_for
+from tests.api.conftest import API_KEY, Archive, settings_for
 
 S2 = "sentinel-2-l2a"
 
 
-def test_landing_conformance_and_openapi(client: TestClient) -> None:
-    landing = client.get("/").json()
+def test_landing_conformance_and_openapi(stac_client: TestClient) -> None:
+    landing = stac_client.get("/").json()
     assert landing["id"] == "snapearth"
     rels = {link["rel"] for link in landing["links"]}
     assert {"self", "root", "data", "conformance", "search", "service-desc", "child"} <= rels
     assert any(rel.endswith("queryables") for rel in rels)
-    conformance = client.get("/conformance").json()["conformsTo"]
+    conformance = stac_client.get("/conformance").json()["conformsTo"]
     assert "https://api.stacspec.org/v1.0.0/item-search" in conformance
     assert any("transaction" in c for c in conformance)
-    assert client.get("/api").headers["content-type"].startswith("application/vnd.oai.openapi+json")
-    assert client.get("/api.html").status_code == 200
+    assert stac_client.get("/api").headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    assert stac_client.get("/api.html").status_code == 200
 
 
-def test_collections_and_items(client: TestClient, api_archive: Archive) -> None:
-    collections = client.get("/collections").json()["collections"]
+def test_collections_and_items(stac_client: TestClient, api_archive: Archive) -> None:
+    collections = stac_client.get("/collections").json()["collections"]
     assert {c["id"] for c in collections} == {S2, "sentinel-1-grd"}
-    page = client.get(f"/collections/{S2}/items", params={"limit": 5}).json()
+    page = stac_client.get(f"/collections/{S2}/items", params={"limit": 5}).json()
     assert page["numberMatched"] == len(api_archive.s2_ids)
     assert len(page["features"]) == 5
-    item = client.get(f"/collections/{S2}/items/{api_archive.s2_ids[0]}").json()
+    item = stac_client.get(f"/collections/{S2}/items/{api_archive.s2_ids[0]}").json()
     assert item["id"] == api_archive.s2_ids[0]
     href = item["assets"]["B04"]["href"]
     assert href == "http://testserver/files/cogs/B04.tif"  # local file -> URL the API serves
 
 
-def test_files_are_served_with_range_and_confined(client: TestClient) -> None:
-    whole = client.get("/files/cogs/B04.tif")
+def test_files_are_served_with_range_and_confined(stac_client: TestClient) -> None:
+    whole = stac_client.get("/files/cogs/B04.tif")
     assert whole.status_code == 200
-    part = client.get("/files/cogs/B04.tif", headers={"Range": "bytes=0-99"})
+    part = stac_client.get("/files/cogs/B04.tif", headers={"Range": "bytes=0-99"})
     assert part.status_code == 206
     assert part.content == whole.content[:100]
-    escape = client.get("/files/../../etc/passwd")
+    escape = stac_client.get("/files/../../etc/passwd")
     assert escape.status_code == 404
-    assert client.get("/files/%2e%2e/catalog.db/../../../etc/hostname").status_code == 404
+    assert stac_client.get("/files/%2e%2e/catalog.db/../../../etc/hostname").status_code == 404
 
 
-def test_get_search_pages_through_every_item(client: TestClient, api_archive: Archive) -> None:
+def test_get_search_pages_through_every_item(stac_client: TestClient, api_archive: Archive) -> None:
     seen: list[str] = []
     url: str | None = f"/search?collections={S2}&limit=4"
     while url:
-        body = client.get(url).json()
+        body = stac_client.get(url).json()
         seen += [f["id"] for f in body["features"]]
         assert body["numberMatched"] == len(api_archive.s2_ids)
         url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
     assert sorted(seen) == sorted(api_archive.s2_ids)
 
 
-def test_post_search_paging_sort_fields_query(client: TestClient, api_archive: Archive) -> None:
+def test_post_search_paging_sort_fields_query(stac_client: TestClient, api_archive: Archive) -> None:
     body = {
         "collections": [S2],
         "limit": 5,
@@ -71,7 +70,7 @@ def test_post_search_paging_sort_fields_query(client: TestClient, api_archive: A
     }
     covers: list[float] = []
     while True:
-        response = client.post("/search", json=body)
+        response = stac_client.post("/search", json=body)
         assert response.status_code == 200, response.text
         page = response.json()
         for feature in page["features"]:
@@ -87,8 +86,10 @@ def test_post_search_paging_sort_fields_query(client: TestClient, api_archive: A
     assert len(covers) == sum(1 for n in range(len(api_archive.s2_ids)) if (n * 37) % 100 < 80)
 
 
-def test_filter_cql2_text_and_json_agree(client: TestClient) -> None:
-    text = client.get("/search", params={"filter": "eo:cloud_cover < 40 AND platform = 'sentinel-2a'", "limit": 50})
+def test_filter_cql2_text_and_json_agree(stac_client: TestClient) -> None:
+    text = stac_client.get(
+        "/search", params={"filter": "eo:cloud_cover < 40 AND platform = 'sentinel-2a'", "limit": 50}
+    )
     json_body = {
         "filter-lang": "cql2-json",
         "filter": {
@@ -100,7 +101,7 @@ def test_filter_cql2_text_and_json_agree(client: TestClient) -> None:
         },
         "limit": 50,
     }
-    posted = client.post("/search", json=json_body)
+    posted = stac_client.post("/search", json=json_body)
     assert text.status_code == posted.status_code == 200, (text.text, posted.text)
     ids = {f["id"] for f in text.json()["features"]}
     assert ids == {f["id"] for f in posted.json()["features"]}
@@ -109,22 +110,22 @@ def test_filter_cql2_text_and_json_agree(client: TestClient) -> None:
         assert feature["properties"]["eo:cloud_cover"] < 40
 
 
-def test_queryables_per_collection(client: TestClient) -> None:
-    s2 = client.get(f"/collections/{S2}/queryables").json()["properties"]
+def test_queryables_per_collection(stac_client: TestClient) -> None:
+    s2 = stac_client.get(f"/collections/{S2}/queryables").json()["properties"]
     assert s2["eo:cloud_cover"]["type"] == "number"
     assert "sar:instrument_mode" not in s2
-    s1 = client.get("/collections/sentinel-1-grd/queryables").json()["properties"]
+    s1 = stac_client.get("/collections/sentinel-1-grd/queryables").json()["properties"]
     assert "sar:instrument_mode" in s1
 
 
-def test_aggregation(client: TestClient, api_archive: Archive) -> None:
-    response = client.get("/aggregate", params={"aggregations": "total_count,collection_frequency"})
+def test_aggregation(stac_client: TestClient, api_archive: Archive) -> None:
+    response = stac_client.get("/aggregate", params={"aggregations": "total_count,collection_frequency"})
     assert response.status_code == 200, response.text
     by_name = {a["name"]: a for a in response.json()["aggregations"]}
     assert by_name["total_count"]["value"] == len(api_archive.s2_ids) + 1
-    scoped = client.get(f"/collections/{S2}/aggregate", params={"aggregations": "total_count"}).json()
+    scoped = stac_client.get(f"/collections/{S2}/aggregate", params={"aggregations": "total_count"}).json()
     assert scoped["aggregations"][0]["value"] == len(api_archive.s2_ids)
-    assert client.get("/aggregations").status_code == 200
+    assert stac_client.get("/aggregations").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -151,9 +152,9 @@ def test_aggregation(client: TestClient, api_archive: Archive) -> None:
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_parameter(
-    client: TestClient, method: str, url: str, payload: dict[str, object] | None, field: str
+    stac_client: TestClient, method: str, url: str, payload: dict[str, object] | None, field: str
 ) -> None:
-    response = client.request(method, url, json=payload)
+    response = stac_client.request(method, url, json=payload)
     assert 400 <= response.status_code < 500, response.text
     body = response.json()
     assert body["field"] == field, body
@@ -161,43 +162,43 @@ def test_bad_input_is_a_4xx_naming_the_parameter(
     assert response.headers["x-request-id"] == body["request_id"]
 
 
-def test_transactions_need_the_api_key(api_archive: Archive, tmp_path: Path) -> None:
-    archive = copy_archive(api_archive, tmp_path / "writable")
-    with TestClient(create_app(settings_for(archive)), raise_server_exceptions=False) as client:
-        item = client.get(f"/collections/{S2}/items/{archive.s2_ids[0]}").json()
-        new = copy.deepcopy(item)
-        new["id"] = "S2A_TEST_TRANSACTION"
-        new["links"] = []
-        assert client.post(f"/collections/{S2}/items", json=new).status_code == 401
-        wrong = client.post(f"/collections/{S2}/items", json=new, headers={"X-API-Key": "wrong"})
-        assert wrong.status_code == 403
-        key = {"X-API-Key": API_KEY}
-        created = client.post(f"/collections/{S2}/items", json=new, headers=key)
-        assert created.status_code == 201, created.text
-        assert client.post(f"/collections/{S2}/items", json=new, headers=key).status_code == 409
-        new["properties"]["eo:cloud_cover"] = 1.5
-        bearer = {"Authorization": f"Bearer {API_KEY}"}
-        updated = client.put(f"/collections/{S2}/items/{new['id']}", json=new, headers=bearer)
-        assert updated.status_code == 204, updated.text
-        stored = client.get(f"/collections/{S2}/items/{new['id']}").json()
-        assert stored["properties"]["eo:cloud_cover"] == 1.5
-        assert client.delete(f"/collections/{S2}/items/{new['id']}", headers=key).status_code == 204
-        assert client.get(f"/collections/{S2}/items/{new['id']}").status_code == 404
+def test_transactions_need_the_api_key(stac_client: TestClient, api_archive: Archive) -> None:
+    """On a writable copy of the catalog (fixture ``backend_url``), on each backend."""
+    archive = api_archive
+    item = stac_client.get(f"/collections/{S2}/items/{archive.s2_ids[0]}").json()
+    new = copy.deepcopy(item)
+    new["id"] = "S2A_TEST_TRANSACTION"
+    new["links"] = []
+    assert stac_client.post(f"/collections/{S2}/items", json=new).status_code == 401
+    wrong = stac_client.post(f"/collections/{S2}/items", json=new, headers={"X-API-Key": "wrong"})
+    assert wrong.status_code == 403
+    key = {"X-API-Key": API_KEY}
+    created = stac_client.post(f"/collections/{S2}/items", json=new, headers=key)
+    assert created.status_code == 201, created.text
+    assert stac_client.post(f"/collections/{S2}/items", json=new, headers=key).status_code == 409
+    new["properties"]["eo:cloud_cover"] = 1.5
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    updated = stac_client.put(f"/collections/{S2}/items/{new['id']}", json=new, headers=bearer)
+    assert updated.status_code == 204, updated.text
+    stored = stac_client.get(f"/collections/{S2}/items/{new['id']}").json()
+    assert stored["properties"]["eo:cloud_cover"] == 1.5
+    assert stac_client.delete(f"/collections/{S2}/items/{new['id']}", headers=key).status_code == 204
+    assert stac_client.get(f"/collections/{S2}/items/{new['id']}").status_code == 404
 
-        collection = {
-            "type": "Collection",
-            "id": "events-test",
-            "stac_version": "1.0.0",
-            "description": "test",
-            "license": "CC-BY-4.0",
-            "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
-            "links": [],
-        }
-        assert client.post("/collections", json=collection).status_code == 401
-        assert client.post("/collections", json=collection, headers=key).status_code == 201
-        assert client.get("/collections/events-test").status_code == 200
-        assert client.delete("/collections/events-test", headers=key).status_code == 204
-        assert client.get("/collections/events-test").status_code == 404
+    collection = {
+        "type": "Collection",
+        "id": "events-test",
+        "stac_version": "1.0.0",
+        "description": "test",
+        "license": "CC-BY-4.0",
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
+        "links": [],
+    }
+    assert stac_client.post("/collections", json=collection).status_code == 401
+    assert stac_client.post("/collections", json=collection, headers=key).status_code == 201
+    assert stac_client.get("/collections/events-test").status_code == 200
+    assert stac_client.delete("/collections/events-test", headers=key).status_code == 204
+    assert stac_client.get("/collections/events-test").status_code == 404
 
 
 def test_transactions_refused_without_a_configured_key(api_archive: Archive) -> None:
