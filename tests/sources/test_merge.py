@@ -84,3 +84,23 @@ def test_a_provider_coming_back_replaces_its_own_route():
     moved = merge_items(first, _from("b", "https://b2.example"), ["a", "b"])
     assert moved["assets"]["B04"]["alternate"]["b"]["href"].startswith("https://b2.example")
     assert list(moved["assets"]["B04"]["alternate"]) == ["b"]
+
+
+def test_a_result_without_a_product_name_merges_into_the_stored_item(catalog):
+    from snapearth.sources.harvest import ensure_collection, store_items
+
+    named = _from("a", "https://a.example")
+    raw = copy.deepcopy(stac_item(S2_ITEM))
+    raw["id"] = "tile-20QRF-2023-11-07"  # a provider that knows tile and time but not the ESA name
+    raw["properties"].pop("s2:product_uri")
+    raw["properties"]["s2:mgrs_tile"] = "20QRF"
+    nameless = normalize_feature(raw, provider="b", collection="sentinel-2-l2a")
+    assert nameless["id"] == "tile-20QRF-2023-11-07"
+    assert nameless["properties"]["grid:code"] == "MGRS-20QRF"
+    ensure_collection(catalog, "sentinel-2-l2a")
+    store_items(catalog, "sentinel-2-l2a", [named], ["a", "b"])
+    inserted, merged = store_items(catalog, "sentinel-2-l2a", [nameless], ["a", "b"])
+    assert (inserted, merged) == (0, 1)
+    stored = catalog.get_item("sentinel-2-l2a", named["id"])
+    assert [s["provider"] for s in stored["properties"]["snapearth:sources"]] == ["a", "b"]
+    assert stored["assets"]["B04"]["alternate"]["b"]["href"] == nameless["assets"]["B04"]["href"]

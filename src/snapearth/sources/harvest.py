@@ -18,10 +18,10 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-from snapearth.catalog.base import Catalog, Item, parse_rfc3339
+from snapearth.catalog.base import Catalog, Item, SearchRequest, parse_rfc3339
 from snapearth.errors import InvalidInputError, NotFoundError, SnapEarthError
 from snapearth.sources.eodag_source import EodagGateway
-from snapearth.sources.merge import merge_batch, merge_items
+from snapearth.sources.merge import identity_of, merge_batch, merge_items
 from snapearth.sources.normalize import normalize_feature
 from snapearth.sources.query import Window, area_key, check_collection, subtract, union
 
@@ -108,9 +108,12 @@ def store_items(catalog: Catalog, collection: str, items: Sequence[Item], priori
     ready: list[Item] = []
     merged = 0
     for item in batch:
+        existing: Item | None
         try:
             existing = catalog.get_item(collection, item["id"])
         except NotFoundError:
+            existing = _same_product(catalog, collection, item)
+        if existing is None:
             ready.append(item)
             continue
         ready.append(merge_items(existing, item, priority))
@@ -121,6 +124,24 @@ def store_items(catalog: Catalog, collection: str, items: Sequence[Item], priori
             reasons = "; ".join(str(r) for r in report.refused[:3])
             raise InvalidInputError(f"catalog refused {len(report.refused)} items: {reasons}", field="item")
     return len(ready) - merged, merged
+
+
+def _same_product(catalog: Catalog, collection: str, item: Item) -> Item | None:
+    """For a result without an ESA name (so without a canonical id): the stored item with the same identity."""
+    identity = identity_of(item)
+    if identity.product is not None or identity.place == "unknown":
+        return None
+    place_field = "grid:code" if identity.place.startswith("MGRS-") else None
+    query: dict[str, dict[str, Any]] = {"platform": {"eq": identity.platform}}
+    if place_field:
+        query[place_field] = {"eq": identity.place}
+    second = identity.when.isoformat().replace("+00:00", "Z")
+    until = (identity.when + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    request = SearchRequest(collections=[collection], datetime=f"{second}/{until}", query=query, limit=10)
+    for candidate in catalog.search(request).items:
+        if identity_of(candidate).matches(identity):
+            return candidate
+    return None
 
 
 @dataclass

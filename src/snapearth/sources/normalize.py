@@ -445,6 +445,8 @@ def normalize_feature(
     for key in ("sat:orbit_state",):
         if isinstance(props.get(key), str):
             props[key] = props[key].lower()
+    if "grid:code" not in props and isinstance(props.get("s2:mgrs_tile"), str):
+        props["grid:code"] = "MGRS-" + props["s2:mgrs_tile"].lstrip("T")  # Planetary Computer's tile field
     if isinstance(props.get("grid:code"), str) and not props["grid:code"].startswith("MGRS-"):
         props["grid:code"] = "MGRS-" + props["grid:code"].lstrip("T")
     epsg = props.get("proj:epsg")
