@@ -179,9 +179,13 @@ class JobRunner:
             }
             for f in outcome.files
         ]
-        job = self.store.transition(
-            job_id, ("running",), "finished", progress=100, usage=usage.as_dict(), costs=costs, results=results
-        )
+        try:
+            job = self.store.transition(
+                job_id, ("running",), "finished", progress=100, usage=usage.as_dict(), costs=costs, results=results
+            )
+        except OpenEOError:  # deleted (or stopped) while its last tasks ran: keep nothing
+            shutil.rmtree(out_dir, ignore_errors=True)
+            return
         self.store.log(
             job_id,
             "info",
