@@ -167,3 +167,27 @@ def test_the_same_products_from_the_api_and_the_local_archive_merge(catalog, sam
         assert asset["href"].startswith(api.url)
         assert asset["alternate:name"] == "snapearth"
         assert Path(asset["alternate"][local]["href"]).is_file()
+
+
+def test_harvest_local_and_fetch_from_the_command_line(catalog, sample_archive, tmp_path):
+    from typer.testing import CliRunner
+
+    from snapearth.cli import _register_all, app
+
+    _register_all()
+    runner = CliRunner()
+    result = runner.invoke(app, ["harvest", "--local", str(sample_archive), "--catalog", catalog.url])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["stored"] == len(archive_items(sample_archive))
+    item = next(iter(items_of(catalog, "sentinel-2-l2a").values()))
+    cache = tmp_path / "cache"
+    fetched = runner.invoke(
+        app, ["fetch", item["id"], "--assets", "B04", "--catalog", catalog.url, "--cache", str(cache)]
+    )
+    assert fetched.exit_code == 0, fetched.output
+    copy_path = cache / "sentinel-2-l2a" / item["id"] / "B04.tif"
+    assert copy_path.read_bytes() == Path(item["assets"]["B04"]["href"]).read_bytes()
+    stored = catalog.get_item("sentinel-2-l2a", item["id"])["assets"]["B04"]
+    assert stored["href"] == str(copy_path)
+    assert stored["alternate"][f"local:{sample_archive.name}"]["href"] == item["assets"]["B04"]["href"]
