@@ -373,3 +373,20 @@ def test_a_refused_connection_is_retried_then_reported(catalog, make_gateway, sl
     assert report.providers[0].status == "failed"
     assert "after 3 attempts" in report.providers[0].error
     assert sleeps == [0.5, 1.0]  # exponential backoff
+
+
+def test_a_harvest_killed_after_a_page_resumes_from_its_checkpoint(catalog, replay, make_gateway):
+    pc_pages(replay)
+    gateway = make_gateway("planetary_computer", page_size=1)
+
+    def interrupt(message: str) -> None:
+        if "page 1," in message:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(catalog, gateway, ["planetary_computer"], "2019-01-01/2024-01-01", progress=interrupt)
+    assert set(stored(catalog)) == {STACTOOLS_ID}
+    resumed = run(catalog, gateway, ["planetary_computer"], "2019-01-01/2024-01-01")
+    (window,) = resumed.providers[0].windows
+    assert window[0].startswith("2019-02-12T19:26:51")  # not from the start again
+    assert set(stored(catalog)) == {STACTOOLS_ID, PC_ID}
