@@ -36,6 +36,9 @@ def test_collections_and_items(stac_client: TestClient, api_archive: Archive) ->
     assert item["id"] == api_archive.s2_ids[0]
     href = item["assets"]["B04"]["href"]
     assert href == "http://testserver/files/cogs/B04.tif"  # local file -> URL the API serves
+    renders = {link["rel"]: link["href"] for link in item["links"] if link["rel"] in ("preview", "tilejson")}
+    assert renders["preview"].endswith("/preview.png?rendering=truecolor")
+    assert stac_client.get(renders["tilejson"]).status_code == 200
 
 
 def test_files_are_served_with_range_and_confined(stac_client: TestClient) -> None:

@@ -55,6 +55,7 @@ from starlette.responses import Response
 
 from snapearth import __version__
 from snapearth.api.responses import GeoJSONResponse, JSONResponse
+from snapearth.api.tiles import item_render_links
 from snapearth.catalog.aggregation import AGGREGATIONS
 from snapearth.catalog.base import Catalog, SearchRequest, SortKey
 from snapearth.config import Settings
@@ -69,7 +70,9 @@ from snapearth.errors import (
 CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "https://www.opengis.net/def/crs/OGC/1.3/CRS84")
 GEOJSON = "application/geo+json"
 JSON = "application/json"
-OWN_LINK_RELS = frozenset({"self", "root", "parent", "collection", "items", "queryables", "aggregate", "next", "prev"})
+OWN_LINK_RELS = frozenset(
+    {"self", "root", "parent", "collection", "items", "queryables", "aggregate", "next", "prev", "preview", "tilejson"}
+)
 QUERYABLES_SAMPLE = 200  # items per collection read to discover its properties
 QUERYABLES_TTL_S = 60.0
 
@@ -499,7 +502,7 @@ class CoreClient(BaseCoreClient):
     def _decorate(self, item: dict[str, Any], root: str) -> dict[str, Any]:
         if "links" in item or "assets" in item:
             self.assets.rewrite(item, root)
-        item["links"] = item_links(item, root) + _own_links(item.get("links"))
+        item["links"] = item_links(item, root) + _own_links(item.get("links")) + item_render_links(item, root)
         return item
 
     def _check_collections(self, collections: list[str] | None) -> None:
