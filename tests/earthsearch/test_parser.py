@@ -158,3 +158,13 @@ def test_cli_parse_reads_stdin_and_arguments() -> None:
     bad = subprocess.run([*cmd[:-1], "2025-13-40", "x"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert "now" in bad.stderr
+
+
+def test_embeddings_read_words_the_tables_do_not_know(parser: QueryParser) -> None:
+    fire = parser.parse("megaincendio en Canarias", NOW)
+    assert fire.themes == ["wildfire"]
+    assert fire.unparsed == []
+    assert parser.parse("heavy rainfall in Valencia", NOW).themes == ["flood"]
+    unrelated = parser.parse("cathedral in Cologne", NOW)
+    assert unrelated.themes == []
+    assert unrelated.unparsed == ["cathedral"]
