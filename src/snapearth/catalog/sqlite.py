@@ -9,10 +9,12 @@ Writes go in one transaction per batch: a batch is in the file whole or not at a
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -210,6 +212,7 @@ class SQLiteCatalog:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._plans: dict[str, bool] = {}  # query text -> whether its plan sorts every match
         conn = self._conn()
         if self._uri:
             self._keepalive = conn
@@ -354,6 +357,7 @@ class SQLiteCatalog:
             progress(handled)
         if report.inserted >= 1000:  # the planner's statistics, sampled (milliseconds, not a full scan)
             self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE;")
+            self._plans.clear()
         return report
 
     def _write_batch(self, batch: list[Prepared], mode: LoadMode, report: LoadReport) -> None:
@@ -491,19 +495,32 @@ class SQLiteCatalog:
         sort_params = [p for expr, _ in sort for p in expr.params]
         if any("d." in expr.sql for expr, _ in sort) and "items_data" not in source:
             source += " JOIN items_data AS d ON d.rowid = i.rowid"
-        sql = (
-            f"SELECT i.rowid, {', '.join(expr.sql for expr, _ in sort)} FROM {source}"
+        body = (
+            f" FROM {source}"
             + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
             + f" ORDER BY {', '.join(f'{expr.sql} {direction.upper()}' for expr, direction in sort)} LIMIT ?"
         )
+        columns = f"i.rowid, {', '.join(expr.sql for expr, _ in sort)}"
         all_params = [*sort_params, *params, *keyset_params, *sort_params, parsed.limit + 1]
+        # numberMatched of a first page: when the plan sorts every match anyway, count them in the same pass
+        counting = parsed.count and carried is None and not _whole_collections(parsed)
+        windowed = counting and self._sorts_every_match(conn, f"SELECT {columns}{body}", all_params)
+        sql = f"SELECT {columns}, count(*) OVER (){body}" if windowed else f"SELECT {columns}{body}"
         try:
             rows = conn.execute(sql, all_params).fetchall()
         except sqlite3.OperationalError as exc:
             raise InvalidInputError(f"filter: cannot be evaluated: {exc}", field="filter") from exc
         matched = None
-        if parsed.count:
-            matched = carried if carried is not None else self._count_matches(conn, parsed, source, where, params)
+        if windowed:
+            matched = rows[0][-1] if rows else 0
+            rows = [row[:-1] for row in rows]
+        elif parsed.count:
+            if carried is not None:
+                matched = carried
+            elif not parsed.token and len(rows) <= parsed.limit:  # the first page holds every match
+                matched = len(rows)
+            else:
+                matched = self._count_matches(conn, parsed, source, where, params)
         next_token = None
         if len(rows) > parsed.limit:
             rows = rows[: parsed.limit]
@@ -512,13 +529,25 @@ class SQLiteCatalog:
         items = [apply_fields(item, parsed.fields) for item in self._fetch(conn, [row[0] for row in rows])]
         return SearchPage(items=items, number_matched=matched, next_token=next_token)
 
+    def _sorts_every_match(self, conn: sqlite3.Connection, sql: str, params: list[Any]) -> bool:
+        """Whether SQLite's plan for ``sql`` sorts in a temporary B-tree (plans depend on the text, not the values)."""
+        known = self._plans.get(sql)
+        if known is None:
+            try:
+                plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+            except sqlite3.OperationalError:
+                return False  # the search itself reports the error
+            known = any("TEMP B-TREE FOR ORDER BY" in str(row[-1]) for row in plan)
+            if len(self._plans) >= 512:
+                self._plans.clear()
+            self._plans[sql] = known
+        return known
+
     @staticmethod
     def _count_matches(
         conn: sqlite3.Connection, parsed: ParsedSearch, source: str, where: list[str], params: list[Any]
     ) -> int:
-        narrowed = (parsed.boxes, parsed.ids, parsed.time, parsed.filter, parsed.q)
-        whole_collections = all(part is None for part in narrowed)
-        if whole_collections:  # kept per collection as items come and go
+        if _whole_collections(parsed):  # kept per collection as items come and go
             if parsed.collections is None:
                 row = conn.execute("SELECT coalesce(sum(items), 0) FROM collection_counts").fetchone()
             else:
@@ -535,12 +564,13 @@ class SQLiteCatalog:
         if not rowids:
             return []
         found: dict[int, Item] = {}
-        for start in range(0, len(rowids), 500):
-            chunk = rowids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT rowid, body, properties, geometry FROM items_data WHERE rowid IN ({marks})"
-            for rowid, body, properties, geometry in conn.execute(sql, chunk):
-                found[rowid] = _item(body, properties, geometry)
+        with _collector_paused():
+            for start in range(0, len(rowids), 500):
+                chunk = rowids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT rowid, body, properties, geometry FROM items_data WHERE rowid IN ({marks})"
+                for rowid, body, properties, geometry in conn.execute(sql, chunk):
+                    found[rowid] = _item(body, properties, geometry)
         return [found[rowid] for rowid in rowids]
 
     def iter_items(self, request: SearchRequest) -> Iterator[Item]:
@@ -830,6 +860,21 @@ def _documents(checked: CheckedItem) -> tuple[str, bytes, bytes]:
     )
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Decoding a page builds thousands of acyclic containers; left on, the cyclic collector would run many young
+    collections in the middle and promote the page to the oldest generation, whose full collections (the whole
+    heap) then come every few pages. Paused, one young collection sees the page afterwards and it dies young."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _item(body: bytes, properties: str, geometry: bytes) -> Item:
     rest = orjson.loads(memoryview(cramjam.lz4.decompress_block(body)))
     rest["properties"] = orjson.loads(properties)
@@ -907,6 +952,11 @@ def _keyset(sort: list[tuple[SqlExpr, str]], parsed: ParsedSearch, payload: list
         disjuncts.append("(" + " AND ".join(terms) + ")")
         params.extend(term_params)
     return "(" + " OR ".join(disjuncts) + ")", params
+
+
+def _whole_collections(parsed: ParsedSearch) -> bool:
+    """No condition narrows the search below whole collections (their counts are kept, not counted)."""
+    return all(part is None for part in (parsed.boxes, parsed.ids, parsed.time, parsed.filter, parsed.q))
 
 
 def _replace(parsed: ParsedSearch, **changes: Any) -> ParsedSearch:
