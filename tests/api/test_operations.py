@@ -63,3 +63,38 @@ def test_json_clients_get_the_landing_page(client: TestClient) -> None:
     response = client.get("/", headers={"Accept": "application/json"})
     assert response.status_code == 200
     assert response.json()["type"] == "Catalog"
+
+
+def test_serve_command_logs_json_with_request_ids(api_archive: Archive) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "SNAPEARTH_DATA": str(api_archive.root), "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "snapearth.cli", "serve", "--port", str(port)]
+    command += ["--catalog", api_archive.catalog_url]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "serve-1"})
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "snapearth serve exited"
+                assert time.monotonic() < deadline, "snapearth serve did not start"
+                time.sleep(0.3)
+        assert response.json() == {"status": "ok"}
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "snapearth.access"]
+    assert any(line["request_id"] == "serve-1" and line["route"] == "/healthz" for line in access), stderr[-2000:]
