@@ -176,7 +176,8 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
         try:
             for name in MASKS:
                 sinks.add(name, RasterSink(paths[name], grid, count=1, dtype="uint8", nodata=optical.MASK_NODATA))
-            sinks.add("indices", RasterSink(paths["indices"], grid, count=3, dtype="int16", nodata=-32768))
+            indices = RasterSink(paths["indices"], grid, count=2, dtype="uint8", nodata=0, overviews=False)
+            sinks.add("indices", indices)
             for window in reader.windows():
                 refl: dict[str, np.ndarray] = {}
                 valid: np.ndarray | None = None
@@ -242,7 +243,7 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
         paths["indices"],
         "signature-indices",
         "Spectral indices",
-        "int16 x 10000: band 1 NDVI, band 2 NBR, band 3 NDWI; -32768 where not clear",
+        "uint8: band 1 NDVI, band 2 NBR, as 1 + round((index + 1) * 127); 0 where not clear",
     )
     return ItemSignature(
         item_id=item_id,

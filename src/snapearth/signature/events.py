@@ -52,6 +52,7 @@ from shapely.ops import transform as shapely_transform
 from snapearth.catalog.base import parse_rfc3339
 from snapearth.signature.bands import SignatureInputError, asset_href
 from snapearth.signature.compute import PREFIX
+from snapearth.signature.optical import decode_index
 
 Item = dict[str, Any]
 EVENTS_COLLECTION = "events"
@@ -200,14 +201,14 @@ class OpticalState:
 def read_optical(item: Item, grid: PlaceGrid) -> OpticalState:
     cloud = _read(item, "signature-cloud", grid)
     indices = _read(item, "signature-indices", grid, band=[1, 2])
-    clear = (cloud == 0) & (indices[0] != -32768)
+    clear = (cloud == 0) & (indices[0] != 0)
     return OpticalState(
         clear=clear,
         water=(_read(item, "signature-water", grid) == 1) & clear,
         snow=(_read(item, "signature-snow", grid) == 1) & clear,
         burn=(_read(item, "signature-burn", grid) == 1) & clear,
-        ndvi=np.where(clear, indices[0] / 10000.0, np.nan).astype(np.float32),
-        nbr=np.where(clear, indices[1] / 10000.0, np.nan).astype(np.float32),
+        ndvi=np.where(clear, decode_index(indices[0]), np.nan).astype(np.float32),
+        nbr=np.where(clear, decode_index(indices[1]), np.nan).astype(np.float32),
     )
 
 

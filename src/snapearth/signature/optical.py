@@ -130,10 +130,17 @@ def masks_of(strip: StripResult) -> dict[str, np.ndarray]:
 
 
 def indices_raster(strip: StripResult) -> np.ndarray:
-    """int16 (NDVI, NBR, NDWI) x 10000, -32768 where not clear: what ``events`` compares across time."""
-    stack = np.stack([strip.indices["ndvi"], strip.indices["nbr"], strip.indices["ndwi"]])
-    out = np.rint(stack * 10000).astype(np.int16)
-    out[:, ~strip.clear] = -32768
+    """uint8 (NDVI, NBR) where not clear is 0, else 1 + round((index + 1) * 127) (steps of 0.008): what
+    ``events`` compares across time, compact enough to cost little to write and read back."""
+    stack = np.stack([strip.indices["ndvi"], strip.indices["nbr"]])
+    out = (np.rint((stack + 1.0) * 127.0) + 1).astype(np.uint8)
+    out[:, ~strip.clear] = 0
+    return out
+
+
+def decode_index(raw: np.ndarray) -> np.ndarray:
+    """The inverse of ``indices_raster`` (NaN where 0)."""
+    out: np.ndarray = np.where(raw > 0, (raw.astype(np.float32) - 1) / 127.0 - 1.0, np.nan).astype(np.float32)
     return out
 
 
