@@ -13,9 +13,7 @@ from typing import Any
 
 import orjson
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-metadata" / "stac-items"
-if not REAL.exists():  # the repository may sit elsewhere than /work/main
-    REAL = Path("/work/shared/data/real-metadata/stac-items")
+from tests.fixtures.shared import STAC_ITEMS as REAL
 
 S2_ITEM = REAL / "pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json"
 S1_ITEM = REAL / "pc_S1A_IW_GRDH_20220428_item.json"

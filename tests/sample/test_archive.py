@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,13 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
+from tests.fixtures.shared import offline_schemas
+
 NOT_SCL_PERCENTAGES = (
     "s2:nodata_pixel_percentage",
     "s2:degraded_msi_data_percentage",
     "s2:saturated_defective_pixel_percentage",
 )
-SCHEMA_TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
 
 
 def _items(root: Path, collection: str) -> list[dict[str, Any]]:
@@ -86,8 +86,7 @@ def test_static_catalog_layout(sample_archive: Path) -> None:
 
 
 def test_stac_valid_offline(sample_archive: Path) -> None:
-    sys.path.insert(0, str(SCHEMA_TOOLS))
-    import offline_schemas  # noqa: F401
+    offline_schemas()
     from stac_validator import stac_validator
 
     paths = [sample_archive / "catalog.json"]

@@ -16,12 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-RECORDED = Path("/work/shared/data/real-metadata/provider-responses")
-STAC_ITEMS = Path("/work/shared/data/real-metadata/stac-items")
+from tests.fixtures.shared import PROVIDER_RESPONSES as RECORDED
+from tests.fixtures.shared import STAC_ITEMS
 
 Response = tuple[int, dict[str, str], bytes]
 

@@ -15,9 +15,9 @@ from snapearth.errors import AuthenticationError, InvalidInputError, ProviderErr
 from snapearth.sources.fetch import Fetcher
 from snapearth.sources.harvest import ensure_collection, store_items
 from snapearth.sources.normalize import normalize_feature
+from tests.fixtures.shared import REAL_METADATA as REAL
 from tests.sources.replay import stac_item
 
-REAL = Path("/work/shared/data/real-metadata")
 MANIFEST = (REAL / "safe" / "manifest.safe.S2_MSI_L2A").read_bytes()
 GRANULE = (REAL / "stac-items" / "stactools_S2A_MSIL2A_20230821_T01KAB_metadata" / "MTD_TL.xml").read_bytes()
 PC_ITEM = "pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json"

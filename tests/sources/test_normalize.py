@@ -10,6 +10,7 @@ from shapely.geometry import box
 
 from snapearth.sources.normalize import normalize_feature
 from snapearth.sources.query import parse_window
+from tests.fixtures.shared import offline_schemas as load_offline_schemas
 from tests.sources.fieldmaps import PROVIDERS, comparable, coverage, lookup, pc_id
 from tests.sources.replay import RECORDED, ReplayServer
 
@@ -109,10 +110,7 @@ def test_items_follow_the_project_conventions(make_gateway, replay):
 
 
 def test_items_validate_against_the_stac_schemas(make_gateway, replay):
-    import sys
-
-    sys.path.insert(0, "/work/shared/tools")
-    import offline_schemas  # answers schema URLs from ../shared/stac-schemas
+    offline_schemas = load_offline_schemas()  # answers schema URLs from ../shared/stac-schemas
     import pystac
     from pystac.stac_io import DefaultStacIO
 
