@@ -64,7 +64,7 @@ def _serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], s
     command += ["--log-level", "warning", "--no-access-log", "--workers", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             httpx.get(url + "/docs", timeout=1)
@@ -74,7 +74,7 @@ def _serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], s
                 reason = process.stderr.read().decode() if process.stderr else ""
                 raise RuntimeError(f"{target} did not start: {reason}") from None
             time.sleep(0.2)
-    raise RuntimeError(f"{target} did not start in 60 s")
+    raise RuntimeError(f"{target} did not start in 180 s")
 
 
 def _percentiles(durations: list[float]) -> dict[str, float]:

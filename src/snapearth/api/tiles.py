@@ -14,6 +14,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, Literal
@@ -311,18 +312,22 @@ def _physical(data: np.ma.MaskedArray, asset: BandAsset) -> np.ma.MaskedArray:
 class Renderer:
     """Reads an item's assets for a rendering, as tiles or whole-image previews."""
 
-    def __init__(self, readers: ReaderCache | None = None) -> None:
+    def __init__(self, readers: ReaderCache | None = None, threads: int = 4) -> None:
         self.readers = readers or ReaderCache()
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="snapearth-tiles")
 
     def tile_bands(
         self, item: Item, rendering: Rendering, z: int, x: int, y: int, extra: tuple[str, ...] = ()
     ) -> Bands:
-        bands: Bands = {}
-        for key in (*rendering.assets, *extra):
-            asset = band_asset(item, key, rendering.name)
+        """The assets are read concurrently (GDAL releases the GIL), each pool thread keeping its own COGs open."""
+        keys = (*rendering.assets, *extra)
+        assets = [band_asset(item, key, rendering.name) for key in keys]
+
+        def read(asset: BandAsset) -> np.ma.MaskedArray:
             image = self.readers.get(asset.href).tile(x, y, z, tilesize=TILE_SIZE, indexes=1)
-            bands[key] = _physical(image.array, asset)
-        return bands
+            return _physical(image.array, asset)
+
+        return dict(zip(keys, self.pool.map(read, assets), strict=True))
 
     def tile(self, item: Item, rendering: Rendering, z: int, x: int, y: int) -> np.ndarray:
         check_tile(z, x, y)
