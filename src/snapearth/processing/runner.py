@@ -24,7 +24,7 @@ from snapearth.processing.errors import OpenEOError, openeo_code
 from snapearth.processing.jobs import JobStore, month_of, now
 from snapearth.processing.metering import Canceled, Usage
 from snapearth.processing.pricing import PriceTable
-from snapearth.processing.publish import publish_results
+from snapearth.processing.publish import publish_results, unpublish_results
 
 logger = logging.getLogger("snapearth.processing")
 
@@ -179,12 +179,17 @@ class JobRunner:
             }
             for f in outcome.files
         ]
+        changes = {"progress": 100, "usage": usage.as_dict(), "costs": costs, "results": results}
+        # publish first: a client that sees "finished" finds the results collection in the catalog
         try:
-            job = self.store.transition(
-                job_id, ("running",), "finished", progress=100, usage=usage.as_dict(), costs=costs, results=results
-            )
-        except OpenEOError:  # deleted (or stopped) while its last tasks ran: keep nothing
+            publish_results(self.store.catalog, job | changes | {"status": "finished", "updated": now()})
+        except SnapEarthError as exc:
+            self.store.log(job_id, "warning", f"results not published to the catalog: {exc.message}")
+        try:
+            job = self.store.transition(job_id, ("running",), "finished", **changes)
+        except OpenEOError:  # deleted while its last tasks ran: keep nothing
             shutil.rmtree(out_dir, ignore_errors=True)
+            unpublish_results(self.store.catalog, job_id)
             return
         self.store.log(
             job_id,
@@ -192,10 +197,6 @@ class JobRunner:
             f"job finished: {len(results)} file(s), cost {costs['total']} {costs['currency']}",
             usage=usage.as_dict(),
         )
-        try:
-            publish_results(self.store.catalog, job)
-        except SnapEarthError as exc:
-            self.store.log(job_id, "warning", f"results not published to the catalog: {exc.message}")
         if self.on_finish:
             self.on_finish(job)
 
