@@ -87,12 +87,7 @@ CREATE TABLE IF NOT EXISTS items_data (
     body BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id);
-CREATE INDEX IF NOT EXISTS items_datetime ON items (datetime);
-CREATE INDEX IF NOT EXISTS items_collection_datetime ON items (collection, datetime);
-CREATE INDEX IF NOT EXISTS items_cloud_cover ON items (cloud_cover);
-CREATE INDEX IF NOT EXISTS items_platform ON items (platform);
-CREATE INDEX IF NOT EXISTS items_grid_code ON items (grid_code);
-CREATE INDEX IF NOT EXISTS items_relative_orbit ON items (relative_orbit);
+{secondary}
 CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree (id, minx, maxx, miny, maxy, mint, maxt, +item INTEGER);
 -- kept in step with items in the same transactions: numberMatched of a whole collection without counting
 CREATE TABLE IF NOT EXISTS collection_counts (collection TEXT PRIMARY KEY, items INTEGER NOT NULL) WITHOUT ROWID;
@@ -100,6 +95,19 @@ CREATE TABLE IF NOT EXISTS records (
     namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 """
+
+# Search indexes of ``items``: a bulk load into an empty catalog builds them once at the end (sorting is far
+# cheaper than keeping six B-trees in step row by row); opening a catalog creates any that are missing.
+_SECONDARY_INDEXES = {
+    "items_datetime": "datetime",
+    "items_collection_datetime": "collection, datetime",
+    "items_cloud_cover": "cloud_cover",
+    "items_platform": "platform",
+    "items_grid_code": "grid_code",
+    "items_relative_orbit": "relative_orbit",
+}
+_CREATE_SECONDARY = [f"CREATE INDEX IF NOT EXISTS {name} ON items ({on})" for name, on in _SECONDARY_INDEXES.items()]
+_SCHEMA = _SCHEMA.format(secondary="\n".join(f"{statement};" for statement in _CREATE_SECONDARY))
 
 _INSERT_ITEM = (
     "INSERT INTO items (rowid, collection, id, datetime, start_datetime, end_datetime, cloud_cover, platform,"
@@ -333,32 +341,55 @@ class SQLiteCatalog:
         known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
         batch: list[Prepared] = []
         handled = 0
-        for record in records:
-            handled += 1
-            if isinstance(record, Refusal):
-                report.refused.append(record)
-                continue
-            if record.collection not in known:  # a streamed static catalog creates its collections as it goes
-                known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
-            if record.collection not in known:
-                reason = f"collection {record.collection!r} does not exist: create it first"
-                report.refused.append(Refusal(record.id, "collection", reason))
-                continue
-            batch.append(record)
-            if len(batch) >= batch_size:
+        # a load into an empty catalog that fills a whole batch is a bulk load: index once at the end
+        bulk = self._conn().execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
+        deferred = False
+        try:
+            for record in records:
+                handled += 1
+                if isinstance(record, Refusal):
+                    report.refused.append(record)
+                    continue
+                if record.collection not in known:  # a streamed static catalog creates its collections as it goes
+                    known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
+                if record.collection not in known:
+                    reason = f"collection {record.collection!r} does not exist: create it first"
+                    report.refused.append(Refusal(record.id, "collection", reason))
+                    continue
+                batch.append(record)
+                if len(batch) >= batch_size:
+                    if bulk and not deferred:
+                        deferred = self._drop_secondary_indexes()
+                    self._write_batch(batch, mode, report)
+                    batch = []
+                    if progress:
+                        progress(handled)
+                    handled = 0
+            if batch:
                 self._write_batch(batch, mode, report)
-                batch = []
-                if progress:
-                    progress(handled)
-                handled = 0
-        if batch:
-            self._write_batch(batch, mode, report)
+        finally:
+            if deferred:
+                self._create_secondary_indexes()
         if progress and handled:
             progress(handled)
         if report.inserted >= 1000:  # the planner's statistics, sampled (milliseconds, not a full scan)
             self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE;")
             self._plans.clear()
         return report
+
+    def _drop_secondary_indexes(self) -> bool:
+        """Drop the search indexes while the catalog is still empty (a crash leaves them to the next open)."""
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None:
+                return False
+            for name in _SECONDARY_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+        return True
+
+    def _create_secondary_indexes(self) -> None:
+        with self._transaction() as conn:
+            for statement in _CREATE_SECONDARY:
+                conn.execute(statement)
 
     def _write_batch(self, batch: list[Prepared], mode: LoadMode, report: LoadReport) -> None:
         rows: list[tuple[Any, ...]] = []
