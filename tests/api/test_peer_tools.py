@@ -26,8 +26,9 @@ CONFORMANCE = [
     "item-search#sort",
     "item-search#fields",
     "item-search#query",
-    # "transaction",
 ]
+# "transaction" runs on its own (test_stac_api_validator_transactions): its PUT/PATCH send eo:cloud_cover as a
+# string ("3.14"), which the eo extension schema forbids and our catalog refuses with a 400 naming the field.
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,7 @@ def server(api_archive: Archive, tmp_path_factory: pytest.TempPathFactory) -> It
         yield running
 
 
-@pytest.mark.slow
-def test_stac_api_validator_finds_no_error(server: Server) -> None:
+def validator_command(server: Server, conformance: list[str]) -> list[str]:
     command = [sys.executable, str(VALIDATOR), "--root-url", server.url, "--collection", "sentinel-2-l2a"]
     inside = shapely.geometry.shape(json.loads(S2_ITEM.read_text())["geometry"]).representative_point()
     command += ["--geometry", json.dumps(shapely.geometry.mapping(inside))]
@@ -60,14 +60,33 @@ def test_stac_api_validator_finds_no_error(server: Server) -> None:
     command += ["--query-ends-with-value", "2a", "--query-contains-value", "tinel-2"]
     # the validator compares set(value) with the values: a one-letter property (MGRS latitude band) fits it
     command += ["--query-in-field", "mgrs:latitude_band", "--query-in-values", "Q,R"]
-    for name in CONFORMANCE:
+    for name in conformance:
         command += ["--conformance", name]
+    return command
+
+
+@pytest.mark.slow
+def test_stac_api_validator_finds_no_error(server: Server) -> None:
+    command = validator_command(server, CONFORMANCE)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     report = result.stdout + result.stderr
     assert "Errors: none" in report, report[-8000:]
     warnings = report.split("Warnings:", 1)[1].split("Errors:", 1)[0] if "Warnings:" in report else ""
     unexpected = [line for line in warnings.splitlines() if line.strip() not in ("", "none") and not accepted(line)]
     assert not unexpected, "\n".join(unexpected)
+
+
+@pytest.mark.slow
+def test_stac_api_validator_transactions(server: Server) -> None:
+    """Create, read, delete pass; the only errors are the validator's string eo:cloud_cover being refused."""
+    command = validator_command(server, ["core", "features", "transaction"])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    report = result.stdout + result.stderr
+    assert "Errors:" in report, report[-4000:]
+    errors = [line.strip() for line in report.split("Errors:", 1)[1].splitlines() if line.strip().startswith("- ")]
+    assert errors, report[-4000:]  # if the validator stops sending strings, move "transaction" to CONFORMANCE
+    for line in errors:
+        assert re.search(r"(PUT|PATCH)\b.*(400|eo:cloud_cover|datetime value|property)", line), line
 
 
 IDENTITY = {"type", "stac_version", "id", "collection", "properties"}
