@@ -355,7 +355,7 @@ def bigearthnet(work: Path) -> dict[str, Any]:
 
 
 # -- throughput -------------------------------------------------------------------------------------------------
-def throughput(archive: Path, repeat: int = 3) -> dict[str, Any]:
+def throughput(archive: Path, repeat: int = 7) -> dict[str, Any]:
     """Signature vs raw read+decode of the same bands on the same windows, single process, best of ``repeat``."""
     import numexpr
 
