@@ -34,7 +34,7 @@ from snapearth.signature.embeddings import optical_vector, radar_vector, season
 from snapearth.signature.masks import RasterSink, mask_asset
 from snapearth.signature.radar import water_threshold
 
-SIGNATURE_VERSION = "1.0"
+SIGNATURE_VERSION = "1.1"  # 1.1: signature-indices is 2-band uint8
 PREFIX = "signature:"
 CHIP_PIXELS = 256
 S2CLOUDLESS_RESOLUTION_M = 160.0

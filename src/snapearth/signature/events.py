@@ -342,9 +342,10 @@ class PlaceTracker:
         self._track("drought", clean(drought, self.min_pixels), vci_values, obs, s.clear, "optical")
         # temporal properties of this image
         props: dict[str, Any] = {}
-        if both.sum() >= self.min_pixels:
-            props[PREFIX + "ndvi_change"] = round(float(np.nanmean(-drop[both])), 4)
-            props[PREFIX + "dnbr_mean"] = round(float(np.nanmean(dnbr[both])), 4)
+        change, burn_delta = -drop[both], dnbr[both]
+        if both.sum() >= self.min_pixels and np.isfinite(change).any() and np.isfinite(burn_delta).any():
+            props[PREFIX + "ndvi_change"] = round(float(np.nanmean(change)), 4)
+            props[PREFIX + "dnbr_mean"] = round(float(np.nanmean(burn_delta)), 4)
         optical_before = next((o for o in reversed(self.history_obs) if o is not obs), None)
         if optical_before is not None:
             props[PREFIX + "previous"] = optical_before.item_id
