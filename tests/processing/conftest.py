@@ -3,18 +3,15 @@ SnapEarth app (``create_app``) served by uvicorn on loopback."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from snapearth.catalog import Catalog, open_catalog
 from snapearth.config import Settings
+from tests.fixtures.server import LiveServer
 from tests.processing import scenes
 
 USER, PASSWORD = "alice", "alice-password-1"
@@ -53,30 +50,6 @@ def scene_catalog(tmp_path: Path, scene_dir: tuple[Path, dict, list[dict]]) -> I
     catalog.close()
 
 
-class Server:
-    def __init__(self, app: object) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
-
-
 @dataclass
 class OpenEOServer:
     url: str
@@ -104,5 +77,5 @@ def openeo_server(tmp_path: Path, scene_catalog: Catalog, dask_scheduler: str) -
     add_users(scene_catalog)
     data = tmp_path / "data"
     app = create_app(settings_for(data, dask_scheduler), catalog=scene_catalog)
-    with Server(app) as server:
+    with LiveServer(app, start_timeout=60) as server:
         yield OpenEOServer(server.url, f"{server.url}/openeo/1.2", scene_catalog, data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -17,15 +16,13 @@ from snapearth.processing.metering import Canceled, Usage, compute_metered
 from snapearth.processing.pricing import PriceTable
 from snapearth.processing.publish import results_document
 from snapearth.processing.service import OpenEOService, ServiceConfig
+from tests.fixtures.shared import offline_schemas
 from tests.processing.test_openeo_api import ndvi_graph
-
-SCHEMA_TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
 
 
 def assert_valid_stac(*documents: dict) -> None:
     """STAC schema validation offline (../shared/tools/offline_schemas answers the schema URLs)."""
-    sys.path.insert(0, str(SCHEMA_TOOLS))
-    import offline_schemas  # noqa: F401
+    offline_schemas()
     from stac_validator import stac_validator
 
     for document in documents:
