@@ -213,17 +213,20 @@ class Answerer:
             focus = _overlap(parsed.bbox, bbox) / _area(bbox)
             space = 0.8 * min(covered, 1.0) + 0.2 * min(focus, 1.0)
             reasons.append(f"covers {min(covered, 1.0):.0%} of {parsed.place_name}")
-        # temporal fit: inside the interval = 1, decaying outside (the catalog search already filters)
+        # temporal fit: inside the asked interval = 1, decaying outside; images the search took in only because
+        # an event of the theme lasts beyond the asked period decay slowly (they still show the event)
         time_fit = 1.0
         when = _item_time(item)
-        span = span or parsed.datetime_range
-        if span is not None and when is not None:
-            if span[0] <= when <= span[1]:
+        asked = parsed.datetime_range or span
+        if asked is not None and when is not None:
+            if asked[0] <= when <= asked[1]:
                 reasons.append(f"taken {when:%Y-%m-%d}, within the period")
             else:
-                gap = min(abs((when - span[0]).days), abs((when - span[1]).days))
-                time_fit = math.exp(-gap / 30.0)
-                reasons.append(f"taken {when:%Y-%m-%d}, {gap} days from the period")
+                gap = min(abs((when - asked[0]).days), abs((when - asked[1]).days))
+                during_event = span is not None and span[0] <= when <= span[1]
+                time_fit = math.exp(-gap / (90.0 if during_event else 30.0))
+                where = "during the event, " if during_event else ""
+                reasons.append(f"taken {when:%Y-%m-%d}, {where}{gap} days from the period")
         elif when is not None:
             reasons.append(f"taken {when:%Y-%m-%d}")
         # cloud cover (optical only; radar sees through clouds)
