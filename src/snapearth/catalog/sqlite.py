@@ -182,6 +182,12 @@ def _se_accenti(value: Any) -> Any:
     return "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
 
 
+# Searches read pages through a memory map (no read() call and copy per page): as much of the file as the library
+# allows (2 GB in Debian's build). A bulk load maps less: mapped pages it touches count in its resident memory.
+_MMAP_BYTES = 16 * 2**30
+_LOAD_MMAP_BYTES = 256 * 2**20
+
+
 def _connect(path: str, uri: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, uri=uri, isolation_level=None, check_same_thread=False, timeout=60)
     conn.execute("PRAGMA busy_timeout = 60000")
@@ -190,7 +196,7 @@ def _connect(path: str, uri: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -65536")
-    conn.execute("PRAGMA mmap_size = 268435456")
+    conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
     conn.execute("PRAGMA wal_autocheckpoint = 16384")  # checkpoint every ~64 MB of WAL, not every batch
     conn.create_function("se_geom", 3, _se_geom, deterministic=True)
     conn.create_function("se_epoch", 1, _se_epoch, deterministic=True)
@@ -344,6 +350,7 @@ class SQLiteCatalog:
         # a load into an empty catalog that fills a whole batch is a bulk load: index once at the end
         bulk = self._conn().execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
         deferred = False
+        self._conn().execute(f"PRAGMA mmap_size = {_LOAD_MMAP_BYTES}")
         try:
             for record in records:
                 handled += 1
@@ -370,6 +377,7 @@ class SQLiteCatalog:
         finally:
             if deferred:
                 self._create_secondary_indexes()
+            self._conn().execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         if progress and handled:
             progress(handled)
         if report.inserted >= 1000:  # the planner's statistics, sampled (milliseconds, not a full scan)
