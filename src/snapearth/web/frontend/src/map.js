@@ -24,7 +24,7 @@ export class MapView {
     this.map.createPane("imageB").style.zIndex = 351;
     this.onSelect = onSelect;
     this.footprints = L.geoJSON(null, {
-      style: () => ({ color: "#0b6e99", weight: 1.5, fillOpacity: 0.05 }),
+      style: () => ({ color: "#0b6e99", weight: 1.5, fillOpacity: 0 }),
       onEachFeature: (feature, layer) => {
         layer.on("click", () => this.onSelect(feature));
         layer.bindTooltip(feature.id);
@@ -38,7 +38,7 @@ export class MapView {
       style: (feature) => {
         const type = feature.properties["signature:event_type"];
         const colour = EVENT_COLOURS[type] || "#6a3d9a";
-        return { color: colour, weight: 2, fillColor: colour, fillOpacity: 0.35 };
+        return { color: colour, weight: 2, fillColor: colour, fillOpacity: 0.15 };
       },
       onEachFeature: (feature, layer) => {
         const p = feature.properties;
@@ -46,6 +46,10 @@ export class MapView {
       },
     }).addTo(this.map);
     this.highlight = null;
+    this.swipeLine = document.createElement("div");
+    this.swipeLine.className = "swipe-line";
+    this.swipeLine.hidden = true;
+    this.map.getContainer().appendChild(this.swipeLine);
     this.imageA = null;
     this.imageB = null;
     this.tileStatus = { loaded: 0, errors: 0 };
@@ -140,6 +144,8 @@ export class MapView {
     const topLeft = this.map.containerPointToLayerPoint([0, 0]);
     const x = size.x * fraction;
     pane.style.clip = `rect(${topLeft.y}px, ${topLeft.x + size.x}px, ${topLeft.y + size.y}px, ${topLeft.x + x}px)`;
+    this.swipeLine.style.left = `${x}px`;
+    this.swipeLine.hidden = false;
     if (!this._swipeBound) {
       this._swipeBound = true;
       this.map.on("move zoom resize", () => this.setSwipe(this._swipe ?? 0.5));
@@ -152,6 +158,7 @@ export class MapView {
     this.imageA = null;
     this.imageB = null;
     this.map.getPane("imageB").style.clip = "";
+    this.swipeLine.hidden = true;
   }
 
   invalidate() {
