@@ -54,7 +54,7 @@ def create_router(catalog: Catalog, settings: Settings | None = None) -> APIRout
     parser = get_parser()
     answerer = Answerer(catalog, parser)
 
-    suggester = Suggester(parser.gazetteer)
+    suggester = Suggester()
     threading.Thread(target=suggester.warm_up, name="earthsearch-suggest-warm-up", daemon=True).start()
 
     @router.get("", summary="Search the archive in plain words: ranked images with reasons, events, pair")

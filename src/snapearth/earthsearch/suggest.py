@@ -27,14 +27,12 @@ class Suggestion:
 
 class Suggester:
     def __init__(self, gazetteer: Gazetteer | None = None) -> None:
-        self._gazetteer = gazetteer
+        self._given = gazetteer
         self._lock = threading.Lock()
 
-    @property
+    @cached_property
     def gazetteer(self) -> Gazetteer:
-        if self._gazetteer is None:
-            self._gazetteer = get_gazetteer()
-        return self._gazetteer
+        return self._given or get_gazetteer()
 
     @cached_property
     def _index(self) -> tuple[list[str], list[float]]:
