@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
@@ -24,8 +20,9 @@ from rio_cogeo.profiles import cog_profiles
 from snapearth.api.app import create_app
 from snapearth.catalog import open_catalog
 from snapearth.config import Settings
+from tests.fixtures.shared import STAC_ITEMS
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-metadata" / "stac-items"
+REAL = STAC_ITEMS
 S2_ITEM = REAL / "pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json"
 S1_ITEM = REAL / "pc_S1A_IW_GRDH_20220428_item.json"
 S2_COLLECTION = REAL / "pc_sentinel-2-l2a_collection.json"
@@ -213,31 +210,6 @@ def client(api_archive: Archive) -> Iterator[object]:
         yield test_client
 
 
-class Server:
-    def __init__(self, app: object) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 def copy_archive(archive: Archive, target: Path) -> Archive:
     """A writable copy (transaction tests change the catalog)."""
     import shutil
@@ -251,4 +223,4 @@ def copy_archive(archive: Archive, target: Path) -> Archive:
     )
 
 
-__all__ = ["API_KEY", "Archive", "Server", "copy_archive", "settings_for"]
+__all__ = ["API_KEY", "Archive", "copy_archive", "settings_for"]

@@ -14,7 +14,8 @@ import pytest
 import shapely.geometry
 
 from snapearth.api.app import create_app
-from tests.api.conftest import API_KEY, S2_ITEM, Archive, Server, copy_archive, settings_for
+from tests.api.conftest import API_KEY, S2_ITEM, Archive, copy_archive, settings_for
+from tests.fixtures.server import LiveServer as Server
 
 VALIDATOR = Path(__file__).resolve().parent / "validate_offline.py"  # ../shared/tools/stac-api-validate + pystac
 CONFORMANCE = [

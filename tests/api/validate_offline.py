@@ -6,10 +6,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-TOOLS = Path(__file__).resolve().parents[2].parent / "shared" / "tools"
-sys.path.insert(0, str(TOOLS))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.fixtures.shared
 
-import offline_schemas  # noqa: E402  (patches requests and urllib before the validator imports)
+from tests.fixtures.shared import offline_schemas as load_offline_schemas
+
+offline_schemas = load_offline_schemas()  # patches requests and urllib before the validator imports
 import pystac.stac_io  # noqa: E402
 
 _read = pystac.stac_io.DefaultStacIO.read_text_from_href

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +16,8 @@ from shapely.geometry import Point, shape
 from snapearth.catalog.validate import check_item
 from snapearth.errors import InvalidInputError
 from snapearth.sources import itemgen
+from tests.fixtures.shared import STAC_ITEMS, offline_schemas
 
-SCHEMA_TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools"
 TOULOUSE = (1.444, 43.604)
 
 
@@ -66,11 +65,7 @@ def test_revisit_both_satellites_and_real_orbits() -> None:
 
 def test_items_are_valid_stac_with_the_fields_of_real_items() -> None:
     items = list(itemgen.generate_items(300, seed=3, start=datetime(2021, 7, 1, tzinfo=UTC)))
-    real = orjson.loads(
-        (
-            SCHEMA_TOOLS.parent / "data/real-metadata/stac-items/pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json"
-        ).read_bytes()
-    )
+    real = orjson.loads((STAC_ITEMS / "pc_S2A_MSIL2A_20231107T144731_R139_T20QRF_item.json").read_bytes())
     for item in items:
         check_item(item)
         assert set(real["properties"]) <= set(item["properties"])
@@ -93,8 +88,7 @@ def test_items_are_valid_stac_with_the_fields_of_real_items() -> None:
     assert after["assets"]["B04"]["raster:bands"][0]["offset"] == -0.1
     assert len({i["id"] for i in items}) == len(items)
 
-    sys.path.insert(0, str(SCHEMA_TOOLS))
-    import offline_schemas  # noqa: F401  (answers schema URLs from ../shared/stac-schemas)
+    offline_schemas()  # answers schema URLs from ../shared/stac-schemas
     from stac_validator import stac_validator
 
     for item in items[:3]:
