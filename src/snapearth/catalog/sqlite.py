@@ -374,15 +374,18 @@ class SQLiteCatalog:
                     handled = 0
             if batch:
                 self._write_batch(batch, mode, report)
-        finally:
             if deferred:
+                deferred = False
+                self._create_secondary_indexes()
+            if report.inserted >= 1000:  # the planner's statistics of items' indexes, sampled (not the documents)
+                self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE items;")
+                self._plans.clear()
+        finally:
+            if deferred:  # a failed load leaves a catalog as searchable as before
                 self._create_secondary_indexes()
             self._conn().execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         if progress and handled:
             progress(handled)
-        if report.inserted >= 1000:  # the planner's statistics, sampled (milliseconds, not a full scan)
-            self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE;")
-            self._plans.clear()
         return report
 
     def _drop_secondary_indexes(self) -> bool:
