@@ -197,10 +197,22 @@ class BandReader:
 
 def to_physical(dn: np.ndarray, spec: BandSpec) -> tuple[np.ndarray, np.ndarray]:
     """(values as float32 = DN*scale+offset, valid mask) for one band."""
-    valid = np.isfinite(dn) if dn.dtype.kind == "f" else np.ones(dn.shape, dtype=bool)
-    if spec.nodata is not None:
-        valid &= dn != spec.nodata
-    values = dn.astype(np.float32)
-    values *= np.float32(spec.scale)
+    if dn.dtype.kind == "f":
+        valid = np.isfinite(dn)
+        if spec.nodata is not None:
+            valid &= dn != spec.nodata
+    elif spec.nodata is not None:
+        valid = dn != spec.nodata
+    else:
+        valid = np.ones(dn.shape, dtype=bool)
+    values = np.empty(dn.shape, dtype=np.float32)
+    np.multiply(dn, np.float32(spec.scale), out=values, casting="unsafe")  # no float32 copy of the DN first
     values += np.float32(spec.offset)
     return values, valid
+
+
+def count_above(values: np.ndarray, limit: float, where: np.ndarray) -> int:
+    """How many pixels of ``where`` have a value above ``limit`` (one reduction when none has, the usual case)."""
+    if values.size == 0 or float(values.max()) <= limit:
+        return 0
+    return int(np.count_nonzero((values > limit) & where))

@@ -27,6 +27,7 @@ from snapearth.signature.bands import (
     SignatureInputError,
     asset_href,
     band_spec,
+    count_above,
     has_assets,
     to_physical,
 )
@@ -187,7 +188,7 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
                     valid = ok if valid is None else valid & ok
                 assert valid is not None
                 for key in S2_BANDS:
-                    implausible += int(np.count_nonzero((refl[key] > 1.5) & valid))
+                    implausible += count_above(refl[key], 1.5, valid)
                 scl = reader.read("SCL", window) if use_scl else None
                 cloud_mask = None
                 if detector is not None:
