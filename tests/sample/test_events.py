@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from snapearth.sources.sample.build import place_model
 from snapearth.sources.sample.geo import sun_angles
+from snapearth.sources.sample.landscape import Cover
 from snapearth.sources.sample.scenario import Scenario, parse_scenario
 from snapearth.sources.sample.scene import BANDS, State, render_optical, surface_on
 
@@ -148,3 +150,26 @@ def test_cloud_shadows_fall_away_from_the_sun(scenario: Scenario) -> None:
         assert abs((shadow_dir - anti_sun + 180) % 360 - 180) < 25, (day, shadow_dir, anti_sun)
         checked += 1
     assert checked >= 2
+
+
+def test_crop_calendar_harvests_are_in_the_truth(scenario: Scenario, tmp_path: Path) -> None:
+    """Every crop is harvested every year by its phenology curve: the truth lists those harvests too (except
+    the crop and year a scripted harvest already covers), and the pixels really show them."""
+    from snapearth.sources.sample.build import _seasonal_harvests, grid_of
+
+    model = place_model(scenario, "beauce")
+    place = next(p for p in scenario.places if p.id == "beauce")
+    (tmp_path / "truth" / "events").mkdir(parents=True)
+    events = _seasonal_harvests(place, model, grid_of(scenario, "beauce"), [], tmp_path)
+    ids = {e["id"] for e in events}
+    assert "beauce-harvest-wheat-2023-calendar" not in ids  # scripted: recorded as itself
+    assert "beauce-harvest-maize-2023-calendar" not in ids  # September-October: outside the period
+    assert "beauce-harvest-rapeseed-2023-calendar" in ids  # June-July
+    for ev in events:
+        assert (tmp_path / "truth" / ev["extent"]).exists()
+        area = model.ground.cover == Cover[ev["parameters"]["crop"].upper()]
+        start = dt.date.fromisoformat(ev["start_datetime"][:10])
+        end = dt.date.fromisoformat(ev["end_datetime"][:10])
+        before = surface_on(model, start - dt.timedelta(days=10)).green[area].mean()
+        after = surface_on(model, end + dt.timedelta(days=3)).green[area].mean()
+        assert before > 0.1 > after, ev["id"]

@@ -14,16 +14,21 @@ Pixel rules, each observation against the reference:
   mean dNBR, Key & Benson classes (0.10 low, 0.27 moderate-low, 0.44 moderate-high, 0.66 high);
 - harvest / deforestation: NDVI falls from >= 0.5 to < 0.35 (not water, snow or burned). A pixel whose record
   shows bare soil (NDVI < 0.3) earlier is cultivated: harvest; one green in every earlier observation
-  (at least two) is a standing forest: deforestation;
+  (at least three, over >= 120 days: longer than a crop stays green) is a standing forest: deforestation.
+  Neither on land seen flooded in the last 60 days (silt and flood damage), nor while seasonal snow lies on
+  >= 2% of the clear place (winter: dormant land, snowy canopies);
 - drought: VCI = 100 (NDVI - min) / (max - min) < 35 over vegetated pixels, min/max per pixel over the
-  observations of other years within 45 days of the same day of year (Kogan); needs two other years.
+  observations of other years within 20 days of the same day of year (Kogan); needs two other years; none in
+  the snow season (a wintry NDVI is the season, not a deficit).
+Water seen in the same season of another year by either sensor (optical, radar) is seasonal, not a flood.
 
 Masks are cleaned (3x3 opening, components smaller than ``min_pixels`` dropped). Per type, a detection that
 overlaps an open event extends it; an open event whose area is seen clear without it is closed. State
 events (flood, snow, drought) last while the condition holds; change events (wildfire, harvest,
-deforestation) last while they grow. Optical and radar floods that overlap in space and time are merged
-into one event with both evidences. Event ids are derived from place, type and start, so re-running on the
-same catalog produces the same events (and stale ones are removed).
+deforestation) last while they grow (a clearing front stays one event across pauses of up to 120 days).
+Optical and radar floods that overlap in space and time are merged into one event with both evidences.
+Event ids are derived from place, type and start, so re-running on the same catalog produces the same events
+(and stale ones are removed).
 """
 
 from __future__ import annotations
@@ -61,14 +66,19 @@ CHANGE_EVENTS = ("wildfire", "harvest", "deforestation")
 EVENT_TYPES = (*STATE_EVENTS, *CHANGE_EVENTS)
 RADAR_MERGE_DAYS = 12
 CHANGE_GAP_DAYS = 30
+CLEARING_GAP_DAYS = 120  # a deforestation front advances patch by patch over months: one event while it goes on
 RECENT_DAYS = 20
 HARVEST_AFTER_GREEN_DAYS = 60
 SNOW_MEMORY_DAYS = 60
+SNOW_SEASON_SHARE = 0.02
+FLOOD_MEMORY_DAYS = 60
 DROUGHT_MIN_SHARE = 0.2
 DROUGHT_MIN_DEFICIT = 0.05
 NEIGHBOURHOOD_M = 2000.0
 _MAX_VALUES = 100_000
 SEASON_DAYS = 45
+DROUGHT_SEASON_DAYS = 20
+FOREST_GREEN_DAYS = 120
 _DNBR_CLASSES = ((0.66, "high"), (0.44, "moderate-high"), (0.27, "moderate-low"), (0.10, "low"))
 
 
@@ -293,11 +303,13 @@ class PlaceTracker:
         self.first_clear_day = np.full(shape_, np.nan, np.float64)
         self.last_green_day = np.full(shape_, -1e9, np.float64)
         self.last_snow_day = np.full(shape_, -1e9, np.float64)
+        self.last_flood_day = np.full(shape_, -1e9, np.float64)
         # water reference from either sensor
         self.ref_water = np.zeros(shape_, bool)
         self.water_known = np.zeros(shape_, bool)
         self.history: list[tuple[datetime, np.ndarray, np.ndarray, np.ndarray]] = []  # (when, ndvi, water, snow)
         self.history_obs: list[Observation] = []
+        self.radar_history: list[tuple[datetime, np.ndarray]] = []  # (when, packed bits of radar water)
         self.previous: Observation | None = None
         self.radar_previous: dict[Any, tuple[Observation, RadarState]] = {}
         self.updates: dict[str, dict[str, Any]] = {}  # item id -> temporal properties
@@ -310,6 +322,13 @@ class PlaceTracker:
         # in and just after the snow season, melt water, wet and shaded snow and snow-flattened meadows mimic
         # floods, harvests and droughts: those pixels are left to the snow events
         snowy = (day - self.last_snow_day <= SNOW_MEMORY_DAYS) | s.snow | self.permanent_snow
+        # seasonal snow on the place (not glaciers): it is winter there, the vegetation is dormant; no crop is
+        # harvested and no drought develops (low NDVI in the snow season is the season, not a deficit)
+        seasonal_snow = snowy & ~self.permanent_snow & s.clear
+        snow_season = int(seasonal_snow.sum()) >= SNOW_SEASON_SHARE * max(int(s.clear.sum()), 1)
+        # land seen flooded recently: the NDVI drop after the water recedes is flood damage and silt, not a
+        # harvest or a clearing
+        after_flood = day - self.last_flood_day <= FLOOD_MEMORY_DAYS
         both = s.clear & self.ref_known
         seasonal_water = self._seasonal(obs.when)
         seasonal_water |= self.water_count * 2 > self.clear_count  # water in most clear views: a lake, a river
@@ -319,16 +338,20 @@ class PlaceTracker:
         fire = s.burn & both & (dnbr >= 0.10)
         recent = both & (day - self.ref_day <= RECENT_DAYS)
         drop = self.ref_ndvi - s.ndvi
-        surface = ~s.water & ~snowy & ~s.burn
+        surface = ~s.water & ~snowy & ~s.burn & ~after_flood
         forest_like = (self.clear_count >= 3) & (self.green_count >= 0.9 * self.clear_count)
-        forest_like &= day - np.nan_to_num(self.first_clear_day, nan=day) >= 60
+        # green through more than a crop's season (wheat, maize, rice stay green for ~3 months): a forest
+        forest_like &= day - np.nan_to_num(self.first_clear_day, nan=day) >= FOREST_GREEN_DAYS
         deforestation = both & surface & forest_like & (self.ref_ndvi >= 0.6) & (s.ndvi < 0.4) & (drop >= 0.3)
         harvest = recent & surface & ~forest_like & (day - self.last_green_day <= HARVEST_AFTER_GREEN_DAYS)
         harvest &= s.ndvi < 0.25
         harvest &= drop >= 0.08
+        if snow_season:  # and snow on or under a canopy lowers its NDVI like a clearing: optical cannot tell
+            harvest = np.zeros_like(harvest)
+            deforestation = np.zeros_like(deforestation)
         vci = self._vci(obs.when, s)
         drought = np.zeros_like(s.clear)
-        if vci is not None:
+        if vci is not None and not snow_season:
             drought = (vci < 35) & s.clear & ~snowy
             if drought.sum() < DROUGHT_MIN_SHARE * max(int((s.clear & ~s.water).sum()), 1):
                 drought = np.zeros_like(s.clear)  # a drought is regional: a few fields or slopes are not one
@@ -368,6 +391,7 @@ class PlaceTracker:
         self.first_clear_day = np.where(normal & np.isnan(self.first_clear_day), day, self.first_clear_day)
         self.last_green_day = np.where(normal & (s.ndvi >= 0.5), day, self.last_green_day)
         self.last_snow_day = np.where(s.snow, day, self.last_snow_day)
+        self.last_flood_day = np.where(self._open_mask("flood"), day, self.last_flood_day)
         ndvi16 = np.where(s.clear, s.ndvi, np.nan).astype(np.float16)
         self.history.append((obs.when, ndvi16, s.water & s.clear, s.snow))
         self.history_obs.append(obs)
@@ -384,11 +408,18 @@ class PlaceTracker:
         for h_when, _ndvi, water, _snow in self.history:
             if h_when.year != when.year and _doy_distance(h_when, when) <= SEASON_DAYS:
                 out |= water
+        for h_when, packed in self.radar_history:
+            if h_when.year != when.year and _doy_distance(h_when, when) <= SEASON_DAYS:
+                out |= np.unpackbits(packed, count=out.size).reshape(out.shape).astype(bool)
         return out
 
     def _vci(self, when: datetime, s: OpticalState) -> np.ndarray | None:
         """Kogan's VCI against the same season of the other (earlier) years; None without two such years."""
-        season = [h for h in self.history if h[0].year != when.year and _doy_distance(h[0], when) <= SEASON_DAYS]
+        # the same weeks of the other years (Kogan's weekly VCI): a wider window mixes the phenology itself (the
+        # green of August against an October view) into the range
+        season = [
+            h for h in self.history if h[0].year != when.year and _doy_distance(h[0], when) <= DROUGHT_SEASON_DAYS
+        ]
         if len({h[0].year for h in season}) < 2:
             return None
         stack = np.stack([h[1] for h in season]).astype(np.float32)
@@ -441,6 +472,7 @@ class PlaceTracker:
             first = s.valid & ~s.water & ~self.water_known
             self.water_known |= first
         self.radar_previous[orbit] = (obs, s)
+        self.radar_history.append((obs.when, np.packbits(s.water & s.valid)))
 
     # tracking ---------------------------------------------------------------------------------------------
     def _open_mask(self, kind: str) -> np.ndarray:
@@ -468,8 +500,10 @@ class PlaceTracker:
                     matched = True
                     continue
             if kind in CHANGE_EVENTS:
-                # a change event closes once it has stopped growing for CHANGE_GAP_DAYS
-                if obs.when - ev.last.when > timedelta(days=CHANGE_GAP_DAYS):
+                # a change event closes once it has stopped growing for CHANGE_GAP_DAYS (a clearing front for
+                # CLEARING_GAP_DAYS)
+                gap = CLEARING_GAP_DAYS if kind == "deforestation" else CHANGE_GAP_DAYS
+                if obs.when - ev.last.when > timedelta(days=gap):
                     ev.open = False
                 else:
                     still_open.append(ev)

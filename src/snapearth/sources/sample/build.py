@@ -6,6 +6,8 @@ draw is seeded by (scenario seed, place, product), so the archive does not depen
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
 import multiprocessing
 import shutil
@@ -25,13 +27,14 @@ from shapely.ops import unary_union
 from snapearth.errors import InvalidInputError
 from snapearth.sources.sample import products as prod
 from snapearth.sources.sample.geo import Grid, Pass, acquisitions, place_grid, sun_angles
-from snapearth.sources.sample.landscape import Cover
+from snapearth.sources.sample.landscape import CROPS, Cover
 from snapearth.sources.sample.scenario import Scenario, parse_scenario
 from snapearth.sources.sample.scene import (
     BANDS,
     BANDS_20M,
     PlaceModel,
     State,
+    _curve,
     build_place_model,
     render_optical,
     render_sar,
@@ -265,6 +268,62 @@ def _prepare_out(out: Path) -> None:
     (out / "truth" / "scenes").mkdir(parents=True, exist_ok=True)
 
 
+def _seasonal_harvests(
+    place: Any, model: PlaceModel, grid: Grid, records: list[dict[str, Any]], out: Path
+) -> list[dict[str, Any]]:
+    """The harvests the crop calendar produces every year (not scripted, but in the pixels all the same).
+
+    Every crop curve drops to bare stubble once a year; a parcel's harvest day is the curve's drop shifted by the
+    parcel's phenology jitter (and by half a year in the southern temperate hemisphere). One truth event per crop
+    and year whose harvest window touches the place's period, unless a scripted harvest already covers that crop
+    and year (it moves those parcels' dates and is recorded as itself)."""
+    g_ = model.ground
+    hemi = 182 if g_.hemisphere < 0 and g_.climate != "tropical" else 0
+    scripted = {(em.event.crop or "wheat", em.event.start.year) for em in model.events if em.event.type == "harvest"}
+    start, end = place.period.start, place.period.end
+    result = []
+    for crop in CROPS:
+        area = g_.cover == crop
+        if not area.any():
+            continue
+        knots = _curve(g_.climate, crop)
+        drop = next((k[0] for a, k in itertools.pairwise(knots) if k[1] < 0.05 and a[1] >= 0.05), None)
+        if drop is None:
+            continue
+        doy = np.mod(drop - hemi - g_.jitter[area] - 1, 365) + 1
+        first, last = int(np.floor(doy.min())), int(np.ceil(doy.max()))
+        name = crop.name.lower()
+        for year in range(start.year - 1, end.year + 1):
+            if (name, year) in scripted:
+                continue
+            h0 = dt.date(year, 1, 1) + dt.timedelta(days=first - 1)
+            h1 = dt.date(year, 1, 1) + dt.timedelta(days=last - 1)
+            if h1 < start or h0 > end:
+                continue
+            ev_id = f"{place.id}-harvest-{name}-{year}-calendar"
+            extent_rel = f"events/{ev_id}.tif"
+            prod.write_geotiff(out / "truth" / extent_rel, area.astype(np.uint8), grid.epsg, grid.transform(1))
+            lo, hi = h0.isoformat(), (h1 + dt.timedelta(days=60)).isoformat()
+            scenes = sorted(r["item_id"] for r in records if r["place"] == place.id and lo <= r["datetime"][:10] <= hi)
+            result.append(
+                {
+                    "id": ev_id,
+                    "type": "harvest",
+                    "place": place.id,
+                    "start_datetime": f"{h0.isoformat()}T00:00:00Z",
+                    "end_datetime": f"{h1.isoformat()}T23:59:59Z",
+                    "peak_datetime": None,
+                    "description": f"{name} harvest {year} (crop calendar)",
+                    "geometry": _polygon_lonlat(area, grid),
+                    "area_km2": round(float(area.sum()) * grid.resolution**2 / 1e6, 4),
+                    "extent": extent_rel,
+                    "parameters": {"crop": name, "source": "crop_calendar"},
+                    "scenes": scenes,
+                }
+            )
+    return result
+
+
 def _polygon_lonlat(mask: np.ndarray, grid: Grid) -> dict[str, Any] | None:
     if not mask.any():
         return None
@@ -432,6 +491,7 @@ def build_archive(
                     "scenes": scenes,
                 }
             )
+        events_truth.extend(_seasonal_harvests(place, model, grid, records, out))
     records.sort(key=lambda r: (r["place"], r["datetime"], r["collection"]))
     for coll, coll_items in items.items():
         if coll in scenario.sensors:
