@@ -5,7 +5,8 @@ Rules (published thresholds, see ../shared/NOTES.md):
   brightness/SWIR test (clouds are bright in blue *and* SWIR; snow is bright in blue but dark in SWIR);
 - snow/ice: SNOMAP, NDSI > 0.4 with NIR > 0.11 and green > 0.1 (Hall et al.), or green > 0.12 (shaded snow);
 - water: MNDWI > 0 (Xu) confirmed by NDWI > 0 (McFeeters) or a dark NIR, and not snow;
-- burned: NBR < -0.1 with low NDVI and a dark NIR (char), the single-image evidence; dNBR classes
+- burned: NBR < -0.1 with a very dark NIR (< 0.15: char; bare soils with the same NBR are twice as bright) and
+  NDVI < 0.4 (a fresh scar keeps some standing, scorched canopy), the single-image evidence; dNBR classes
   (Key & Benson) are applied across time in ``events``;
 - vegetation by NDVI (dense >= 0.6, moderate >= 0.4, sparse >= 0.2); built-up vs bare soil among the rest by
   NDBI > 0 and a grey visible spectrum (bare soils are much redder than blue).
@@ -100,7 +101,7 @@ def classify_strip(
     classes[ndvi >= 0.2] = SPARSE_VEG
     classes[ndvi >= 0.4] = MODERATE_VEG
     classes[ndvi >= 0.6] = DENSE_VEG
-    classes[rule("(nbr < -0.1) & (ndvi < 0.25) & (b08 < 0.2)")] = BURNED
+    classes[rule("(nbr < -0.1) & (ndvi < 0.4) & (b08 < 0.15)")] = BURNED
     classes[rule("(mndwi > 0) & ((ndwi > 0) | (b08 < 0.1)) & ~snow")] = WATER
     classes[snow] = SNOW
     classes[shadow] = SHADOW
