@@ -185,7 +185,10 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
                 for key, spec in specs.items():
                     values, ok = to_physical(reader.read(key, window), spec)
                     refl[key] = values
-                    valid = ok if valid is None else valid & ok
+                    if valid is None:
+                        valid = ok
+                    else:
+                        valid &= ok
                 assert valid is not None
                 for key in S2_BANDS:
                     implausible += count_above(refl[key], 1.5, valid)

@@ -48,7 +48,7 @@ class RasterSink:
         direct = {"compress": "ZSTD", "zstd_level": 1, "interleave": "band"} if not self._factors else {}
         self._ds: Any = rasterio.open(
             self._tmp,
-            "w",
+            "w" if direct else "w+",  # w+: finish copies from the open scratch dataset, no re-open
             driver="GTiff",
             height=grid.height,
             width=grid.width,
@@ -75,9 +75,8 @@ class RasterSink:
             self._tmp.replace(self.path)
             return
         self._ds.build_overviews(self._factors, Resampling.nearest)
-        self._ds.close()
         rasterio.shutil.copy(
-            self._tmp,
+            self._ds,
             self.path,
             driver="GTiff",
             tiled=True,
@@ -88,6 +87,7 @@ class RasterSink:
             copy_src_overviews=True,
             interleave="band",  # multi-band: each band's tiles compress better alone, and faster
         )
+        self._ds.close()
         self._tmp.unlink()
 
     def abort(self) -> None:
