@@ -13,8 +13,9 @@ Pixel rules, each observation against the reference:
 - wildfire: the char signature now (NBR < -0.1, dark NIR) and dNBR = NBR_ref - NBR >= 0.1; severity by the
   mean dNBR, Key & Benson classes (0.10 low, 0.27 moderate-low, 0.44 moderate-high, 0.66 high);
 - harvest / deforestation: NDVI falls from >= 0.5 to < 0.35 (not water, snow or burned). A pixel whose record
-  shows bare soil (NDVI < 0.3) earlier is cultivated: harvest; one green in every earlier observation
-  (at least three, over >= 120 days: longer than a crop stays green) is a standing forest: deforestation.
+  shows bare soil (NDVI < 0.3) earlier and vegetation (NDVI >= 0.4) in the last 60 days is cultivated: harvest;
+  one green in every earlier observation (at least three, over >= 120 days: longer than a crop stays green)
+  is a standing forest: deforestation.
   Neither on land seen flooded in the last 60 days (silt and flood damage), nor while seasonal snow lies on
   >= 2% of the clear place (winter: dormant land, snowy canopies);
 - drought: VCI = 100 (NDVI - min) / (max - min) < 35 over vegetated pixels, min/max per pixel over the
@@ -69,6 +70,9 @@ CHANGE_GAP_DAYS = 30
 CLEARING_GAP_DAYS = 120  # a deforestation front advances patch by patch over months: one event while it goes on
 RECENT_DAYS = 20
 HARVEST_AFTER_GREEN_DAYS = 60
+# a crop is harvested dry: seen vegetated (NDVI >= 0.4, the vegetation threshold) within HARVEST_AFTER_GREEN_DAYS,
+# not necessarily lush (a maize or rice field first seen ripening, a drought-stricken millet)
+HARVEST_CROP_NDVI = 0.4
 SNOW_MEMORY_DAYS = 60
 SNOW_SEASON_SHARE = 0.02
 FLOOD_MEMORY_DAYS = 60
@@ -389,7 +393,7 @@ class PlaceTracker:
         self.water_count += normal & s.water
         self.green_count += normal & (s.ndvi >= 0.5)
         self.first_clear_day = np.where(normal & np.isnan(self.first_clear_day), day, self.first_clear_day)
-        self.last_green_day = np.where(normal & (s.ndvi >= 0.5), day, self.last_green_day)
+        self.last_green_day = np.where(normal & (s.ndvi >= HARVEST_CROP_NDVI), day, self.last_green_day)
         self.last_snow_day = np.where(s.snow, day, self.last_snow_day)
         self.last_flood_day = np.where(self._open_mask("flood"), day, self.last_flood_day)
         ndvi16 = np.where(s.clear, s.ndvi, np.nan).astype(np.float16)
