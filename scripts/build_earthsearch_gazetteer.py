@@ -32,6 +32,7 @@ import yaml
 from shapely.geometry import box, mapping, shape
 from shapely.ops import unary_union
 
+from snapearth.earthsearch.gazetteer import EUROPE
 from snapearth.earthsearch.text import name_key
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "snapearth" / "earthsearch" / "data"
@@ -172,46 +173,6 @@ def build_admin(b: Builder, node_modules: Path) -> None:
 def city_half_size_km(population: int) -> float:
     """Half the side of a city's box: ~3 km for a town, ~11 km for Paris (administrative city)."""
     return 2.0 + 0.2 * math.sqrt(max(population, 0) / 1000.0)
-
-
-EUROPE = {
-    "AD",
-    "AT",
-    "BE",
-    "BG",
-    "CH",
-    "CY",
-    "CZ",
-    "DE",
-    "DK",
-    "EE",
-    "ES",
-    "FI",
-    "FR",
-    "GB",
-    "GR",
-    "HR",
-    "HU",
-    "IE",
-    "IS",
-    "IT",
-    "LI",
-    "LT",
-    "LU",
-    "LV",
-    "MC",
-    "MT",
-    "NL",
-    "NO",
-    "PL",
-    "PT",
-    "RO",
-    "SE",
-    "SI",
-    "SK",
-    "SM",
-    "VA",
-}
 
 
 def build_cities(b: Builder) -> None:

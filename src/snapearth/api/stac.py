@@ -58,6 +58,7 @@ from snapearth.api.responses import GeoJSONResponse, JSONResponse
 from snapearth.api.tiles import item_render_links
 from snapearth.catalog.aggregation import AGGREGATIONS
 from snapearth.catalog.base import Catalog, SearchRequest, SortKey
+from snapearth.catalog.search_params import copy_path, drop_path
 from snapearth.config import Settings
 from snapearth.errors import (
     AuthenticationError,
@@ -261,7 +262,7 @@ class FieldSelection:
         result: dict[str, Any] = {}
         if paths:
             for path in paths:
-                _copy_path(item, result, path.split("."))
+                copy_path(item, result, path.split("."))
         else:
             result = dict(item)
             if isinstance(result.get("properties"), dict):
@@ -269,31 +270,8 @@ class FieldSelection:
         for path in self.exclude:
             if any(inc == path or inc.startswith(path + ".") for inc in self.include):
                 continue
-            _drop_path(result, path.split("."))
+            drop_path(result, path.split("."))
         return result
-
-
-def _copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str]) -> None:
-    head, rest = parts[0], parts[1:]
-    if head not in source:
-        return
-    if not rest:
-        target[head] = source[head]
-    elif isinstance(source[head], dict):
-        child = target.setdefault(head, {})
-        if isinstance(child, dict):
-            _copy_path(source[head], child, rest)
-
-
-def _drop_path(target: dict[str, Any], parts: list[str]) -> None:
-    head, rest = parts[0], parts[1:]
-    if head not in target:
-        return
-    if not rest:
-        del target[head]
-    elif isinstance(target[head], dict):
-        target[head] = dict(target[head])
-        _drop_path(target[head], rest)
 
 
 def _as_list(value: Any) -> list[Any] | None:

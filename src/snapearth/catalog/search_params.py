@@ -296,17 +296,18 @@ def apply_fields(item: dict[str, Any], fields: Fields | None) -> dict[str, Any]:
     if fields.include:
         result: dict[str, Any] = {}
         for path in (*_ALWAYS_INCLUDED, *fields.include):
-            _copy_path(item, result, path.split("."))
+            copy_path(item, result, path.split("."))
     else:
         result = orjson.loads(orjson.dumps(item))
     for path in fields.exclude:
         if path in _ALWAYS_INCLUDED:
             continue
-        _drop_path(result, path.split("."))
+        drop_path(result, path.split("."))
     return result
 
 
-def _copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str]) -> None:
+def copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str]) -> None:
+    """Copy ``a.b.c`` of ``source`` into ``target``, creating the dicts on the way."""
     head, rest = parts[0], parts[1:]
     if head not in source:
         return
@@ -316,17 +317,19 @@ def _copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str])
     if isinstance(source[head], dict):
         child = target.setdefault(head, {})
         if isinstance(child, dict):
-            _copy_path(source[head], child, rest)
+            copy_path(source[head], child, rest)
 
 
-def _drop_path(target: dict[str, Any], parts: list[str]) -> None:
+def drop_path(target: dict[str, Any], parts: list[str]) -> None:
+    """Remove ``a.b.c`` from ``target``; nested dicts on the way are copied, never changed in place."""
     head, rest = parts[0], parts[1:]
     if head not in target:
         return
     if not rest:
         del target[head]
     elif isinstance(target[head], dict):
-        _drop_path(target[head], rest)
+        target[head] = dict(target[head])
+        drop_path(target[head], rest)
 
 
 # --- filters -----------------------------------------------------------------------------------------------------
