@@ -20,7 +20,7 @@ from rich.table import Table
 
 from snapearth.catalog import Catalog, SearchRequest, open_catalog
 from snapearth.catalog.base import Fields, LoadMode, SortKey
-from snapearth.catalog.load import SourceStats, load_paths
+from snapearth.catalog.load import SourceStats, load_paths, read_json_object
 from snapearth.catalog.search_params import parse_bbox, parse_fields, parse_sortby
 from snapearth.errors import InvalidInputError, NotFoundError, SnapEarthError
 
@@ -80,7 +80,7 @@ def init(
     """Create the catalog (tables, indexes) if it does not exist; optionally create collections."""
     with _opened(catalog) as opened:
         for path in collection or []:
-            opened.create_collection(_read_json_file(path), exist_ok=True)
+            opened.create_collection(read_json_object(path, field="collection"), exist_ok=True)
         _emit({"catalog": _redacted(opened.url), "collections": [c["id"] for c in opened.list_collections()]})
 
 
@@ -90,18 +90,6 @@ def _redacted(url: str) -> str:
         credentials, host = rest.rsplit("@", 1)
         return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
     return url
-
-
-def _read_json_file(path: Path) -> dict[str, Any]:
-    try:
-        value = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise NotFoundError(f"file {str(path)!r} does not exist", field="collection") from None
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"{path}: not valid JSON ({exc})", field="collection") from None
-    if not isinstance(value, dict):
-        raise InvalidInputError(f"{path}: expected a JSON object", field="collection")
-    return value
 
 
 @app.command()
@@ -117,7 +105,7 @@ def collections(
     """List the collections with their item counts (and create, update or delete some)."""
     with _opened(catalog) as opened:
         for path in add or []:
-            document = _read_json_file(path)
+            document = read_json_object(path, field="collection")
             try:
                 opened.get_collection(str(document.get("id")))
                 opened.update_collection(document)

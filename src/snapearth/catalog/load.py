@@ -93,15 +93,16 @@ def iter_item_collection(path: Path) -> Iterator[Item | _Unreadable]:
             yield _Unreadable(Refusal(None, "item", f"{path.name}: not valid JSON ({exc})"))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path, *, field: str = "path") -> dict[str, Any]:
+    """A JSON file holding one object; errors name ``field`` (the parameter that gave the path)."""
     try:
         document = orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise NotFoundError(f"file {str(path)!r} does not exist", field="path") from None
+        raise NotFoundError(f"file {str(path)!r} does not exist", field=field) from None
     except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"{path}: not valid JSON ({exc})", field="path") from None
+        raise InvalidInputError(f"{path}: not valid JSON ({exc})", field=field) from None
     if not isinstance(document, dict):
-        raise InvalidInputError(f"{path}: expected a JSON object", field="path")
+        raise InvalidInputError(f"{path}: expected a JSON object", field=field)
     return document
 
 
@@ -125,7 +126,7 @@ def _walk(
         return
     seen.add(path)
     try:
-        document = _read_json(path)
+        document = read_json_object(path)
     except (InvalidInputError, NotFoundError) as exc:
         yield _Unreadable(Refusal(None, "href", exc.message))
         return
@@ -203,7 +204,7 @@ def iter_source(path: Path, catalog: Catalog, stats: SourceStats) -> Iterator[It
         return iter_item_collection(path)
     if kind == "item":
         return iter(
-            [absolutize(_read_json(path), path.parent.resolve())]
+            [absolutize(read_json_object(path), path.parent.resolve())]
         )  # one item: read whole, it is small by nature
     return iter_static_catalog(path, catalog, stats)
 
