@@ -94,10 +94,8 @@ def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyte
     catalog.add_items([generated_item(i) for i in range(3)])
     import snapearth.catalog.sqlite as backend
 
-    def broken(checked: object) -> tuple[object, ...]:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    monkeypatch.setattr(backend, "_documents", broken)
+    # the last statement of a batch fails, after its items and documents rows went in: the batch goes back whole
+    monkeypatch.setattr(backend, "_INSERT_BOX", "INSERT INTO no_such_table VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
     with pytest.raises(sqlite3.OperationalError):
         catalog.add_items([generated_item(i) for i in range(3, 8)])
     monkeypatch.undo()

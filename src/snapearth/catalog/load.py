@@ -236,7 +236,7 @@ def parallel_ndjson(path: Path, workers: int) -> Iterator[Any]:
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    from snapearth.catalog.sqlite import prepare_ndjson_range
+    from snapearth.catalog.sqlite_prepare import prepare_ndjson_range
 
     # fork: workers start at once and need no importable __main__; they only read the file, never the database
     methods = multiprocessing.get_all_start_methods()

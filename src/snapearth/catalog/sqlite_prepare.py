@@ -1,0 +1,202 @@
+"""Items made ready for the embedded catalog's rows: checked, their columns computed, their documents serialised.
+
+This is the CPU-heavy half of a load and runs in the loader's worker processes (``prepare_ndjson_range``), so the
+process that writes SQLite only binds parameters. The stored documents are the properties and the geometry as JSON
+text (what SQL filters read) and the whole item, LZ4-compressed (what searches return). Two paths give the same rows:
+
+- ``prepare_line``, for an ndjson line: msgspec decodes the line once into a skeleton (id, collection, type, bbox,
+  every asset's and link's ``href``) and the raw text of ``properties`` and ``geometry``; only those two are parsed
+  into Python objects, for the checks and the columns, and the body is the line itself, compressed. The ~12 KB of
+  assets of a Sentinel-2 item are never built as Python objects nor serialised again. Anything unusual (a decode or
+  type error, a refused item) takes the general path, whose refusals name the field and the reason.
+- ``prepare_item``, for a parsed item (the API, static catalogs, ItemCollections, odd lines): ``check_item`` then
+  orjson.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import lz4.block
+import msgspec
+import orjson
+
+from snapearth.catalog.base import Item, Refusal
+from snapearth.catalog.validate import CheckedItem, ItemRefused, check_item
+
+
+class Prepared(NamedTuple):
+    """An item checked and serialised for the ``items``/``items_data``/``items_rtree`` rows (picklable)."""
+
+    collection: str
+    id: str
+    columns: tuple[Any, ...]
+    documents: tuple[str, bytes, bytes]  # properties (JSON text), geometry (JSON), the rest (JSON, LZ4 block)
+    boxes: tuple[tuple[float, float, float, float], ...]
+    start: float
+    end: float
+    before: float  # datetime - start_datetime
+    after: float  # end_datetime - datetime
+
+
+def compress(document: bytes) -> bytes:
+    """An LZ4 block with its size in front (the format ``decompress`` reads)."""
+    return lz4.block.compress(document)
+
+
+def decompress(block: bytes) -> bytes:
+    return lz4.block.decompress(block)
+
+
+def prepare_item(item: Any) -> Prepared | Refusal:
+    """The general path: any parsed item."""
+    try:
+        checked = check_item(item)
+    except ItemRefused as refused:
+        return refused.refusal
+    item = checked.item
+    if "collection" not in item:
+        item = {**item, "collection": checked.collection}
+    properties = orjson.dumps(item["properties"]).decode()
+    return _prepared(checked, (properties, orjson.dumps(item["geometry"]), compress(orjson.dumps(item))))
+
+
+def _prepared(checked: CheckedItem, documents: tuple[str, bytes, bytes]) -> Prepared:
+    return Prepared(
+        checked.collection,
+        checked.id,
+        columns(checked),
+        documents,
+        tuple(tuple(box) for box in checked.boxes),  # type: ignore[misc]
+        checked.start,
+        checked.end,
+        checked.datetime - checked.start,
+        checked.end - checked.datetime,
+    )
+
+
+def columns(checked: CheckedItem) -> tuple[Any, ...]:
+    """The searchable columns of ``items`` (after rowid, collection, id)."""
+    properties = checked.item["properties"]
+    box = checked.boxes[0]
+    return (
+        checked.datetime,
+        checked.start,
+        checked.end,
+        checked.cloud_cover,
+        scalar(properties.get("platform")),
+        scalar(properties.get("grid:code")),
+        scalar(properties.get("sat:relative_orbit")),
+        box.west,
+        box.south,
+        box.east,
+        box.north,
+    )
+
+
+def scalar(value: Any) -> Any:
+    """What ``json_extract`` would give for a property, so a column and the JSON always agree."""
+    if value is None or isinstance(value, str | int | float):
+        return int(value) if isinstance(value, bool) else value
+    return orjson.dumps(value).decode()
+
+
+# --- the fast path for ndjson lines ------------------------------------------------------------------------------
+
+
+class _Href(msgspec.Struct):
+    """An asset or a link: only its ``href`` is looked at (other members are skipped, not built)."""
+
+    href: str
+
+
+class _Skeleton(msgspec.Struct):
+    """What the checks need of an item, the two members stored apart as raw JSON text."""
+
+    id: Any
+    collection: str
+    properties: msgspec.Raw
+    geometry: msgspec.Raw
+    type: Any = "Feature"
+    bbox: Any = None
+    assets: dict[str, _Href] = {}
+    links: list[_Href] = []
+
+
+_DECODER = msgspec.json.Decoder(_Skeleton)
+
+
+def prepare_line(line: bytes) -> Prepared | Refusal | None:
+    """One ndjson line through the fast path; ``None``: this line needs the general path (parse it whole)."""
+    try:
+        skeleton = _DECODER.decode(line)
+        properties_text = bytes(skeleton.properties)
+        geometry_text = bytes(skeleton.geometry)
+        properties = orjson.loads(properties_text)
+        geometry = orjson.loads(geometry_text)
+        properties_json = properties_text.decode()
+    except (msgspec.DecodeError, orjson.JSONDecodeError, UnicodeDecodeError):
+        return None
+    item: dict[str, Any] = {
+        "type": skeleton.type,
+        "id": skeleton.id,
+        "collection": skeleton.collection,
+        "geometry": geometry,
+        "properties": properties,
+    }
+    if skeleton.bbox is not None:
+        item["bbox"] = skeleton.bbox
+    try:
+        checked = check_item(item)
+    except ItemRefused:
+        return None  # the general path words the refusal
+    return _prepared(checked, (properties_json, geometry_text, compress(line.strip())))
+
+
+def prepare_ndjson_range(path: str, start: int, end: int) -> list[Prepared | Refusal]:
+    """Parse, check and serialise the lines of ``path`` in bytes [start, end) (a loader worker's share)."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    records: list[Prepared | Refusal] = []
+    collecting = gc.isenabled()
+    gc.disable()  # what is built here is acyclic and dies young: the cyclic collector would only slow it down
+    try:
+        for number, line in enumerate(data.split(b"\n")):
+            if not line.strip():
+                continue
+            record = prepare_line(line)
+            if record is None:
+                try:
+                    item = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    where = f"{Path(path).name} line {number + 1} after byte {start}"
+                    records.append(Refusal(None, "item", f"{where}: not valid JSON ({exc})"))
+                    continue
+                record = prepare_item(item)
+            records.append(record)
+    finally:
+        if collecting:
+            gc.enable()
+    return records
+
+
+def item_from_row(body: bytes, properties: str, geometry: bytes) -> Item:
+    """The item back from its stored documents.
+
+    The body is the whole item as it was given (members in their order). Catalogs written before (schema 1
+    bodies) kept properties and geometry only in their own columns: they are put back, in the usual STAC order.
+    """
+    document: Item = orjson.loads(decompress(body))
+    if "properties" in document:
+        return document
+    document["properties"] = orjson.loads(properties)
+    document["geometry"] = orjson.loads(geometry)
+    ordered = {key: document.pop(key) for key in _ITEM_KEY_ORDER if key in document}
+    ordered.update(document)
+    return ordered
+
+
+_ITEM_KEY_ORDER = ("type", "stac_version", "stac_extensions", "id", "collection", "geometry", "bbox", "properties")
