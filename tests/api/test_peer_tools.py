@@ -27,10 +27,11 @@ CONFORMANCE = [
     "item-search#sort",
     "item-search#fields",
     "item-search#query",
+    "transaction",
 ]
-# Not "transaction": the validator's PUT/PATCH send eo:cloud_cover as a string ("3.14"), which the eo extension
-# schema forbids and our catalog refuses with a 400 naming the field; the validator then aborts. Transactions are
-# tested in test_stac.py (create 201, duplicate 409, replace 204, delete 204, 401/403 without the key).
+# "transaction" runs with validate_offline.py's --numeric-cloud-cover-in-transactions: the validator PUTs and
+# PATCHes eo:cloud_cover as strings ("3.14", "12.4") on an item declaring the eo extension, whose schema requires a
+# number; the catalog refuses them with a 400 naming the field (test_stac.py checks that refusal).
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,8 @@ def validator_command(server: Server, conformance: list[str]) -> list[str]:
     command += ["--query-in-field", "mgrs:latitude_band", "--query-in-values", "Q,R"]
     for name in conformance:
         command += ["--conformance", name]
+    if "transaction" in conformance:
+        command.append("--numeric-cloud-cover-in-transactions")
     return command
 
 

@@ -204,6 +204,69 @@ def test_transactions_need_the_api_key(stac_client: TestClient, api_archive: Arc
     assert stac_client.get("/collections/events-test").status_code == 404
 
 
+def test_transaction_bodies_partial_items_and_patches(stac_client: TestClient, api_archive: Archive) -> None:
+    """An item without links is completed by the server; merge patch and JSON Patch; wrong types stay refused."""
+    key = {"X-API-Key": API_KEY}
+    item = stac_client.get(f"/collections/{S2}/items/{api_archive.s2_ids[0]}").json()
+    new = {k: copy.deepcopy(v) for k, v in item.items() if k != "links"}
+    new["id"] = "S2A_TEST_PARTIAL"
+    url = f"/collections/{S2}/items/{new['id']}"
+    created = stac_client.post(f"/collections/{S2}/items", json=new, headers=key)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"].endswith(url)
+    assert {"self", "parent", "collection", "root"} <= {link["rel"] for link in created.json()["links"]}
+    try:
+        for method, body in (
+            ("PUT", {**new, "properties": {**new["properties"], "eo:cloud_cover": "3.14"}}),
+            ("PATCH", {"properties": {"eo:cloud_cover": "12.4"}}),
+            ("PATCH", [{"op": "replace", "path": "/properties/eo:cloud_cover", "value": "12.4"}]),
+        ):
+            refused = stac_client.request(method, url, json=body, headers=key)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["field"] == "properties.eo:cloud_cover"
+        assert stac_client.get(url).json()["properties"]["eo:cloud_cover"] == item["properties"]["eo:cloud_cover"]
+
+        merge = {"properties": {"eo:cloud_cover": 12.5, "platform": None, "a_patch_field": "bar"}}
+        assert stac_client.patch(url, json=merge, headers=key).status_code == 204
+        properties = stac_client.get(url).json()["properties"]
+        assert properties["eo:cloud_cover"] == 12.5
+        assert "platform" not in properties
+        assert properties["a_patch_field"] == "bar"
+        assert properties["datetime"] == item["properties"]["datetime"]
+
+        operations = [
+            {"op": "test", "path": "/properties/a_patch_field", "value": "bar"},
+            {"op": "replace", "path": "/properties/eo:cloud_cover", "value": 7},
+            {"op": "move", "from": "/properties/a_patch_field", "path": "/properties/moved~1field"},
+            {"op": "copy", "from": "/properties/datetime", "path": "/properties/start_datetime"},
+            {"op": "add", "path": "/properties/instruments/-", "value": "extra"},
+            {"op": "remove", "path": "/properties/instruments/0"},
+        ]
+        patched = stac_client.patch(url, json=operations, headers=key)
+        assert patched.status_code == 204, patched.text
+        properties = stac_client.get(url).json()["properties"]
+        assert properties["eo:cloud_cover"] == 7
+        assert properties["moved/field"] == "bar"
+        assert "a_patch_field" not in properties
+        assert properties["start_datetime"] == properties["datetime"]
+        assert properties["instruments"] == [*item["properties"]["instruments"][1:], "extra"]
+
+        failed = stac_client.patch(url, json=[{"op": "test", "path": "/id", "value": "other"}], headers=key)
+        assert failed.status_code == 409
+        assert failed.json()["field"] == "body"
+        for bad in (
+            [{"op": "remove", "path": "/properties/nothing-here"}],
+            [{"op": "replace", "path": "properties", "value": 1}],
+            [{"op": "copy", "path": "/properties/x"}],
+        ):
+            response = stac_client.patch(url, json=bad, headers=key)
+            assert 400 <= response.status_code < 500, response.text
+            assert response.json()["field"] == "body"
+        assert stac_client.get(url).json()["properties"]["eo:cloud_cover"] == 7
+    finally:
+        assert stac_client.delete(url, headers=key).status_code == 204
+
+
 def test_transactions_refused_without_a_configured_key(api_archive: Archive) -> None:
     with TestClient(create_app(settings_for(api_archive, api_key=None)), raise_server_exceptions=False) as client:
         response = client.delete(f"/collections/{S2}/items/whatever", headers={"X-API-Key": "anything"})

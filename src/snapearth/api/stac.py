@@ -11,15 +11,16 @@ import contextlib
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import quote, urlencode
 
 import attr
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Body, Depends, FastAPI, Request
 from pydantic import BaseModel, Field, field_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.models import (
@@ -28,6 +29,7 @@ from stac_fastapi.api.models import (
     create_post_request_model,
     create_request_model,
 )
+from stac_fastapi.api.routes import create_async_endpoint
 from stac_fastapi.extensions import (
     AggregationExtension,
     FieldsExtension,
@@ -37,7 +39,6 @@ from stac_fastapi.extensions import (
     QueryExtension,
     SortExtension,
     TokenPaginationExtension,
-    TransactionExtension,
 )
 from stac_fastapi.extensions.aggregation.client import BaseAggregationClient
 from stac_fastapi.extensions.aggregation.request import (
@@ -47,10 +48,14 @@ from stac_fastapi.extensions.aggregation.request import (
 from stac_fastapi.extensions.filter.client import BaseFiltersClient
 from stac_fastapi.extensions.filter.request import FilterExtensionPostRequest
 from stac_fastapi.extensions.transaction.client import BaseTransactionsClient
+from stac_fastapi.extensions.transaction.transaction import PostItem, PutItem, TransactionExtension
 from stac_fastapi.types.config import ApiSettings
 from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.extension import ApiExtension
 from stac_fastapi.types.search import APIRequest, BaseSearchGetRequest, BaseSearchPostRequest, DateTimeQueryType
+from stac_pydantic import Item as StacItem
+from stac_pydantic import ItemCollection as StacItemCollection
+from stac_pydantic.links import Links
 from starlette.responses import Response
 
 from snapearth import __version__
@@ -624,7 +629,7 @@ class TransactionsClient(BaseTransactionsClient):
             stored = self.catalog.get_item(collection_id, features[0]["id"])
             root = base_url(kwargs["request"])
             stored["links"] = item_links(stored, root) + _own_links(stored.get("links"))
-            return GeoJSONResponse(stored, status_code=201)
+            return GeoJSONResponse(stored, status_code=201, headers={"Location": stored["links"][0]["href"]})
         return JSONResponse({"inserted": len(features)}, status_code=201)
 
     def update_item(self, collection_id: str, item_id: str, item: Any, **kwargs: Any) -> Any:
@@ -642,13 +647,14 @@ class TransactionsClient(BaseTransactionsClient):
         return Response(status_code=204)
 
     def patch_item(self, collection_id: str, item_id: str, patch: Any, **kwargs: Any) -> Any:
+        """A JSON merge patch (RFC 7396, an object) or a JSON Patch (RFC 6902, a list of operations)."""
         current = self.catalog.get_item(collection_id, item_id)
-        changes = self._body(patch)
-        if isinstance(changes, dict) and "op" not in changes:
-            merged = _merge_patch(current, changes)
+        if isinstance(patch, list):
+            operations = [op.model_dump(by_alias=True) if isinstance(op, BaseModel) else op for op in patch]
+            patched = _json_patch(current, operations)
         else:
-            raise InvalidInputError("body: only JSON merge patch (RFC 7396) is supported", field="body")
-        return self.update_item(collection_id, item_id, merged, **kwargs)
+            patched = _merge_patch(current, self._body(patch))
+        return self.update_item(collection_id, item_id, patched, **kwargs)
 
     def delete_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Any:
         """Idempotent: deleting an item that is already gone succeeds (204), as STAC clients expect."""
@@ -664,7 +670,7 @@ class TransactionsClient(BaseTransactionsClient):
         stored = self.catalog.get_collection(body["id"])
         root = base_url(kwargs["request"])
         stored["links"] = collection_links(stored["id"], root) + _own_links(stored.get("links"))
-        return JSONResponse(stored, status_code=201)
+        return JSONResponse(stored, status_code=201, headers={"Location": stored["links"][0]["href"]})
 
     def update_collection(self, collection_id: str, collection: Any, **kwargs: Any) -> Any:
         body = self._body(collection)
@@ -677,10 +683,10 @@ class TransactionsClient(BaseTransactionsClient):
 
     def patch_collection(self, collection_id: str, patch: Any, **kwargs: Any) -> Any:
         current = self.catalog.get_collection(collection_id)
-        changes = self._body(patch)
-        if "op" in changes:
-            raise InvalidInputError("body: only JSON merge patch (RFC 7396) is supported", field="body")
-        return self.update_collection(collection_id, _merge_patch(current, changes), **kwargs)
+        if isinstance(patch, list):
+            operations = [op.model_dump(by_alias=True) if isinstance(op, BaseModel) else op for op in patch]
+            return self.update_collection(collection_id, _json_patch(current, operations), **kwargs)
+        return self.update_collection(collection_id, _merge_patch(current, self._body(patch)), **kwargs)
 
     def delete_collection(self, collection_id: str, **kwargs: Any) -> Any:
         self.catalog.delete_collection(collection_id, force=True)
@@ -698,6 +704,95 @@ def _merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = _merge_patch(result.get(key), value)
     return result
+
+
+def _pointer(path: Any) -> list[str]:
+    """An RFC 6901 JSON Pointer as its reference tokens."""
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        raise InvalidInputError(f"body: {path!r} is not a JSON Pointer such as '/properties/foo'", field="body")
+    return [token.replace("~1", "/").replace("~0", "~") for token in path.split("/")[1:]]
+
+
+def _resolve(document: Any, tokens: list[str], path: str) -> tuple[Any, str]:
+    """The container holding the last token of ``tokens``, and that token."""
+    if not tokens:
+        raise InvalidInputError(f"body: the operation on {path!r} would replace the whole document", field="body")
+    node = document
+    for token in tokens[:-1]:
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            raise InvalidInputError(f"body: path {path!r} does not exist in the document", field="body")
+    if not isinstance(node, dict | list):
+        raise InvalidInputError(f"body: path {path!r} does not exist in the document", field="body")
+    return node, tokens[-1]
+
+
+def _get(document: Any, path: str) -> Any:
+    container, token = _resolve(document, _pointer(path), path)
+    if isinstance(container, dict) and token in container:
+        return container[token]
+    if isinstance(container, list) and token.isdigit() and int(token) < len(container):
+        return container[int(token)]
+    raise InvalidInputError(f"body: path {path!r} does not exist in the document", field="body")
+
+
+def _remove(document: Any, path: str) -> Any:
+    value = _get(document, path)
+    container, token = _resolve(document, _pointer(path), path)
+    if isinstance(container, dict):
+        del container[token]
+    else:
+        del container[int(token)]
+    return value
+
+
+def _add(document: Any, path: str, value: Any) -> None:
+    container, token = _resolve(document, _pointer(path), path)
+    if isinstance(container, dict):
+        container[token] = value
+    elif token == "-":
+        container.append(value)
+    elif token.isdigit() and int(token) <= len(container):
+        container.insert(int(token), value)
+    else:
+        raise InvalidInputError(f"body: array index in {path!r} is out of range", field="body")
+
+
+def _json_patch(target: dict[str, Any], operations: list[Any]) -> dict[str, Any]:
+    """Apply a JSON Patch (RFC 6902) to a copy of ``target``; a failed ``test`` is a conflict (409)."""
+    document = orjson.loads(orjson.dumps(target))
+    for number, operation in enumerate(operations):
+        if not isinstance(operation, dict) or not isinstance(operation.get("path"), str):
+            raise InvalidInputError(f"body: operation {number} needs 'op' and 'path'", field="body")
+        op, path = operation.get("op"), operation["path"]
+        if op in ("add", "replace", "test") and "value" not in operation:
+            raise InvalidInputError(f"body: operation {number} ({op}) needs a 'value'", field="body")
+        if op == "add":
+            _add(document, path, operation["value"])
+        elif op == "remove":
+            _remove(document, path)
+        elif op == "replace":
+            _remove(document, path)
+            _add(document, path, operation["value"])
+        elif op == "test":
+            if _get(document, path) != operation["value"]:
+                raise ConflictError(f"body: test of {path!r} failed (operation {number})", field="body")
+        elif op in ("move", "copy"):
+            source = operation.get("from")
+            if not isinstance(source, str):
+                raise InvalidInputError(f"body: operation {number} ({op}) needs 'from'", field="body")
+            if op == "move" and (path + "/").startswith(source + "/") and path != source:
+                raise InvalidInputError(f"body: cannot move {source!r} into itself", field="body")
+            value = _remove(document, source) if op == "move" else orjson.loads(orjson.dumps(_get(document, source)))
+            _add(document, path, value)
+        else:
+            raise InvalidInputError(f"body: operation {number} has unknown op {op!r}", field="body")
+    if not isinstance(document, dict):
+        raise InvalidInputError("body: the patched document is not an object", field="body")
+    return document
 
 
 @attr.s
@@ -814,6 +909,61 @@ class ItemsGetRequest(ItemCollectionUri):
     datetime: DateTimeQueryType = attr.ib(default=None, validator=_check_datetime)
 
 
+class TransactionItem(StacItem):
+    """A STAC item as a transaction body: ``links`` may be left out, the server writes its own.
+
+    The Transaction extension lets a client send a partial item the server can complete into a valid one (its
+    ``self``/``parent``/``collection``/``root`` links are ours anyway); stac-pydantic's ``Item`` requires them.
+    """
+
+    links: Links | None = None  # type: ignore[assignment]
+
+
+class TransactionItemCollection(StacItemCollection):
+    features: Sequence[TransactionItem]
+
+
+@attr.s
+class CreateItemRequest(PostItem):
+    item: Annotated[TransactionItem | TransactionItemCollection, Body()] = attr.ib(default=None)
+
+
+@attr.s
+class ReplaceItemRequest(PutItem):
+    item: Annotated[TransactionItem, Body()] = attr.ib(default=None)
+
+
+@attr.s
+class SnapEarthTransactionExtension(TransactionExtension):
+    """stac-fastapi's transaction routes, with item bodies that may leave ``links`` out."""
+
+    def register_create_item(self) -> None:
+        self.router.add_api_route(
+            name="Create Item",
+            path="/collections/{collection_id}/items",
+            status_code=201,
+            response_model=None,
+            responses={201: {"content": {GEOJSON: {}}, "model": StacItem}},
+            response_class=self.response_class,
+            methods=["POST"],
+            endpoint=create_async_endpoint(self.client.create_item, CreateItemRequest),
+            dependencies=self.route_dependencies,
+        )
+
+    def register_update_item(self) -> None:
+        self.router.add_api_route(
+            name="Update Item",
+            path="/collections/{collection_id}/items/{item_id}",
+            status_code=204,
+            response_model=None,
+            responses={204: {"description": "Replaced"}},
+            response_class=self.response_class,
+            methods=["PUT"],
+            endpoint=create_async_endpoint(self.client.update_item, ReplaceItemRequest),
+            dependencies=self.route_dependencies,
+        )
+
+
 def require_api_key(request: Request) -> None:
     """Writes need ``SNAPEARTH_API_KEY``: in ``X-API-Key``, ``Authorization: Bearer``, or ``?api_key=``."""
     expected = request.app.state.snapearth_settings.api_key
@@ -868,7 +1018,7 @@ def add_stac_api(app: FastAPI, catalog: Catalog, settings: Settings) -> StacApi:
     aggregation = AggregationExtension(client=AggregationClient(catalog=catalog))
     aggregation.GET = create_get_request_model(search_extensions, base_model=AggregationExtensionGetRequest)
     aggregation.POST = create_post_request_model(search_extensions, base_model=AggregationExtensionPostRequest)
-    transactions = TransactionExtension(
+    transactions = SnapEarthTransactionExtension(
         client=TransactionsClient(catalog=catalog, queryables=queryables),
         settings=ApiSettings(),
         response_class=JSONResponse,
