@@ -255,7 +255,7 @@ def _loader_workers(catalog: Catalog, path: Path) -> int:
     """How many worker processes parse ``path`` (0: parse in this process)."""
     from snapearth.catalog.sqlite import SQLiteCatalog
 
-    cpus = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if not isinstance(catalog, SQLiteCatalog) or cpus < 2 or path.suffix.lower() not in (".ndjson", ".jsonl"):
         return 0
     return min(cpus, 4) if path.stat().st_size >= PARALLEL_MIN_BYTES else 0

@@ -352,7 +352,7 @@ class SQLiteCatalog:
         handled = 0
         # a load into an empty catalog that fills a whole batch is a bulk load: index once at the end
         bulk = self._conn().execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
-        deferred = False
+        deferred = journaled = False
         self._conn().execute(f"PRAGMA mmap_size = {_LOAD_MMAP_BYTES}")
         try:
             # records are acyclic: the cyclic collector would only walk the batches in flight, again and again
@@ -372,6 +372,7 @@ class SQLiteCatalog:
                     if len(batch) >= batch_size:
                         if bulk and not deferred:
                             deferred = self._drop_secondary_indexes()
+                            journaled = self._rollback_journal()
                         self._write_batch(batch, mode, report)
                         batch = []
                         if progress:
@@ -388,6 +389,8 @@ class SQLiteCatalog:
         finally:
             if deferred:  # a failed load leaves a catalog as searchable as before
                 self._create_secondary_indexes()
+            if journaled:
+                self._conn().execute("PRAGMA journal_mode = WAL")
             self._conn().execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         if progress and handled:
             progress(handled)
@@ -401,6 +404,21 @@ class SQLiteCatalog:
             for name in _SECONDARY_INDEXES:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
         return True
+
+    def _rollback_journal(self) -> bool:
+        """A bulk load into an empty file writes its pages once with a rollback journal (WAL writes them twice: to
+        the log, then to the file at checkpoints; appended pages need no journal). Only when no other connection
+        has the file open; crash safety is the same (a hot journal is rolled back at the next open)."""
+        if self._uri:
+            return False
+        conn = self._conn()
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            return str(conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]).lower() == "delete"
+        except sqlite3.OperationalError:  # another connection is using the file
+            return False
+        finally:
+            conn.execute("PRAGMA busy_timeout = 60000")
 
     def _create_secondary_indexes(self) -> None:
         with self._transaction() as conn:

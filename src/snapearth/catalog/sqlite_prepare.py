@@ -16,6 +16,7 @@ text (what SQL filters read) and the whole item, LZ4-compressed (what searches r
 from __future__ import annotations
 
 import gc
+import mmap
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,7 +42,7 @@ class Prepared(NamedTuple):
     after: float  # end_datetime - datetime
 
 
-def compress(document: bytes) -> bytes:
+def compress(document: bytes | memoryview) -> bytes:
     """An LZ4 block with its size in front (the format ``decompress`` reads)."""
     return lz4.block.compress(document)
 
@@ -128,7 +129,7 @@ class _Skeleton(msgspec.Struct):
 _DECODER = msgspec.json.Decoder(_Skeleton)
 
 
-def prepare_line(line: bytes) -> Prepared | Refusal | None:
+def prepare_line(line: bytes | memoryview) -> Prepared | Refusal | None:
     """One ndjson line through the fast path; ``None``: this line needs the general path (parse it whole)."""
     try:
         skeleton = _DECODER.decode(line)
@@ -152,35 +153,67 @@ def prepare_line(line: bytes) -> Prepared | Refusal | None:
         checked = check_item(item)
     except ItemRefused:
         return None  # the general path words the refusal
-    return _prepared(checked, (properties_json, geometry_text, compress(line.strip())))
+    return _prepared(checked, (properties_json, geometry_text, compress(line)))
 
 
 def prepare_ndjson_range(path: str, start: int, end: int) -> list[Prepared | Refusal]:
-    """Parse, check and serialise the lines of ``path`` in bytes [start, end) (a loader worker's share)."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        data = handle.read(end - start)
+    """Parse, check and serialise the lines of ``path`` in bytes [start, end) (a loader worker's share).
+
+    The file is mapped, not read: each line is a view of the page cache, decoded where it lies (reading the range
+    into a buffer and splitting it into lines copied every byte twice, more than the decoding itself costs).
+    """
     records: list[Prepared | Refusal] = []
     collecting = gc.isenabled()
     gc.disable()  # what is built here is acyclic and dies young: the cyclic collector would only slow it down
+    if end <= start:
+        return records
     try:
-        for number, line in enumerate(data.split(b"\n")):
-            if not line.strip():
-                continue
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                _prepare_lines(view, mapped, start, min(end, len(mapped)), Path(path).name, records)
+            finally:
+                view.release()
+    finally:
+        if collecting:
+            gc.enable()
+    return records
+
+
+def _prepare_lines(
+    view: memoryview, mapped: mmap.mmap, start: int, end: int, name: str, records: list[Prepared | Refusal]
+) -> None:
+    number, at = 0, start
+    while at < end:
+        stop = mapped.find(b"\n", at, end)
+        if stop < 0:
+            stop = end
+        number += 1
+        first, last = at, stop
+        at = stop + 1
+        while first < last and mapped[first] in _BLANK:
+            first += 1
+        while last > first and mapped[last - 1] in _BLANK:
+            last -= 1
+        if first == last:
+            continue
+        line = view[first:last]
+        try:
             record = prepare_line(line)
             if record is None:
                 try:
                     item = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
-                    where = f"{Path(path).name} line {number + 1} after byte {start}"
+                    where = f"{name} line {number} after byte {start}"
                     records.append(Refusal(None, "item", f"{where}: not valid JSON ({exc})"))
                     continue
                 record = prepare_item(item)
             records.append(record)
-    finally:
-        if collecting:
-            gc.enable()
-    return records
+        finally:
+            line.release()
+
+
+_BLANK = frozenset(b" \t\r\n")
 
 
 def item_from_row(body: bytes, properties: str, geometry: bytes) -> Item:
