@@ -357,12 +357,8 @@ def bigearthnet(work: Path) -> dict[str, Any]:
 # -- throughput -------------------------------------------------------------------------------------------------
 def throughput(archive: Path, repeat: int = 7) -> dict[str, Any]:
     """Signature vs raw read+decode of the same bands on the same windows, single process, best of ``repeat``."""
-    import numexpr
-
     from snapearth.signature.bands import S2_BANDS, BandReader, asset_href
     from snapearth.signature.compute import CHIP_PIXELS, compute_signature
-
-    numexpr.set_num_threads(1)  # per core, like a Dask worker
     paths = sorted((archive / "sentinel-2-l2a").glob("*/*.json"))
     items = []
     for path in paths:

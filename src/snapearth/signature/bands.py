@@ -209,10 +209,3 @@ def to_physical(dn: np.ndarray, spec: BandSpec) -> tuple[np.ndarray, np.ndarray]
     np.multiply(dn, np.float32(spec.scale), out=values, casting="unsafe")  # no float32 copy of the DN first
     values += np.float32(spec.offset)
     return values, valid
-
-
-def count_above(values: np.ndarray, limit: float, where: np.ndarray) -> int:
-    """How many pixels of ``where`` have a value above ``limit`` (one reduction when none has, the usual case)."""
-    if values.size == 0 or float(values.max()) <= limit:
-        return 0
-    return int(np.count_nonzero((values > limit) & where))

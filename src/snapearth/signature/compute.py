@@ -27,7 +27,6 @@ from snapearth.signature.bands import (
     SignatureInputError,
     asset_href,
     band_spec,
-    count_above,
     has_assets,
     to_physical,
 )
@@ -179,28 +178,33 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
                 sinks.add(name, RasterSink(paths[name], grid, count=1, dtype="uint8", nodata=optical.MASK_NODATA))
             indices = RasterSink(paths["indices"], grid, count=2, dtype="uint8", nodata=0, overviews=False)
             sinks.add("indices", indices)
+            kernel_specs = [specs[k] for k in optical.KERNEL_BANDS]
+            scale = [s.scale for s in kernel_specs]
+            offset = [s.offset for s in kernel_specs]
+            nodata = [s.nodata for s in kernel_specs]
             for window in reader.windows():
-                refl: dict[str, np.ndarray] = {}
-                valid: np.ndarray | None = None
-                for key, spec in specs.items():
-                    values, ok = to_physical(reader.read(key, window), spec)
-                    refl[key] = values
-                    if valid is None:
-                        valid = ok
-                    else:
-                        valid &= ok
-                assert valid is not None
-                for key in S2_BANDS:
-                    implausible += count_above(refl[key], 1.5, valid)
+                dn = [reader.read(k, window) for k in optical.KERNEL_BANDS]
                 scl = reader.read("SCL", window) if use_scl else None
-                cloud_mask = None
-                if detector is not None:
+                invalid = cloud_mask = None
+                if detector is not None:  # s2cloudless: its other bands' data count for validity too
+                    refl = {
+                        k: to_physical(v, spec)[0]
+                        for k, v, spec in zip(optical.KERNEL_BANDS, dn, kernel_specs, strict=True)
+                    }
+                    valid = np.ones(dn[0].shape, dtype=bool)
+                    for key in S2CLOUDLESS_BANDS:
+                        if key not in refl:
+                            refl[key], ok = to_physical(reader.read(key, window), specs[key])
+                            valid &= ok
+                    invalid = ~valid
                     cloud_mask = _s2cloudless_mask(detector, refl, grid)
-                strip = optical.classify_strip(refl, valid, scl=scl, cloud_probability_mask=cloud_mask)
-                acc.add(strip, int(window.row_off))
-                for name, mask in optical.masks_of(strip).items():
+                strip = acc.add_strip(
+                    dn, scale, offset, nodata, int(window.row_off), invalid=invalid, scl=scl, cloud_mask=cloud_mask
+                )
+                implausible += strip.implausible
+                for name, mask in optical.masks_of(strip.classes).items():
                     sinks.sinks[name].write(mask, window)
-                sinks.sinks["indices"].write(optical.indices_raster(strip), window)
+                sinks.sinks["indices"].write(strip.index_bytes, window)
             valid_pixels = acc.valid_pixels
             if valid_pixels == 0:
                 raise SignatureInputError("assets: empty image, no valid pixel in any band", field="assets")

@@ -84,9 +84,6 @@ class EnrichReport:
 
 def signature_task(item: Item, out_dir: str | None) -> dict[str, Any]:
     """What a worker runs for one item: a signature or a failure, never an exception."""
-    import numexpr
-
-    numexpr.set_num_threads(1)  # one Dask thread, one core: numexpr's own pool would only oversubscribe
     try:
         signature = compute_signature(item, out_dir=Path(out_dir) if out_dir else None)
         result: dict[str, Any] = {"ok": True, "signature": signature}
