@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -219,6 +220,91 @@ def test_free_text_q(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as error:
         catalog.search(SearchRequest(q=[" , "]))
     assert error.value.field == "q"
+    catalog.close()
+
+
+RIVERS = ("Garonne", "Ebro", "Po", "Rhône", 'say "cheese"')
+
+
+def _titled(index: int) -> dict[str, Any]:
+    item = generated_item(index % 12)
+    item["id"] = f"S2-TXT-{index:05d}"
+    item["properties"]["title"] = f"Pass {index % 7} over the {RIVERS[index % len(RIVERS)]}"
+    if index % 4 == 0:
+        item["properties"]["keywords"] = ["flood", f"k{index % 10}"]
+    return item
+
+
+def _by_hand(items: list[dict[str, Any]], words: list[str]) -> set[str]:
+    def text(item: dict[str, Any]) -> str:
+        props = item["properties"]
+        keywords = orjson.dumps(props["keywords"]).decode() if "keywords" in props else ""
+        return "\n".join([item["id"], props.get("title", ""), keywords]).casefold()
+
+    return {item["id"] for item in items if any(word.casefold() in text(item) for word in words)}
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["garonne"],
+        ["RHÔNE"],
+        ["txt-0001"],
+        ["pass 3 over the po"],
+        ['"cheese"'],
+        ["k7"],
+        ["po"],
+        ["ebro", "k3"],
+        ["s2-txt"],
+        ["nothing"],
+    ],
+)
+def test_free_text_index_agrees_with_a_scan(tmp_path: Path, words: list[str]) -> None:
+    """A bulk load leaves its items to refresh_indexes; before and after, q finds exactly what a scan finds."""
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    items = [_titled(i) for i in range(2_500)]
+    catalog.add_items(items, batch_size=500)
+    expected = _by_hand(items, words)
+
+    def found() -> set[str]:
+        page = catalog.search(SearchRequest(q=words, limit=10_000))
+        assert page.number_matched == len(expected)
+        return {item["id"] for item in page.items}
+
+    raw = sqlite3.connect(tmp_path / "c.db")
+    row = raw.execute("SELECT value FROM meta WHERE key = 'text_rowid'").fetchone()
+    covered = int(row[0]) if row is not None else 0
+    assert covered < 2_500  # a bulk load leaves its items to refresh_indexes
+    assert found() == expected
+    assert catalog.refresh_indexes() == 2_500 - covered
+    assert catalog.refresh_indexes() == 0
+    assert found() == expected
+    raw.close()
+    catalog.close()
+
+
+def test_free_text_index_follows_upserts_and_deletes(tmp_path: Path) -> None:
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    items = [_titled(i) for i in range(20)]
+    catalog.add_items(items)
+    assert catalog.refresh_indexes() == 0  # small loads keep the index in step
+    assert catalog.search(SearchRequest(q=["s2-txt-00003"])).number_matched == 1
+    changed = items[3]
+    changed["properties"]["title"] = "Lake Geneva"
+    catalog.add_items([changed], mode="upsert")
+    assert {i["id"] for i in catalog.search(SearchRequest(q=["geneva"])).items} == {changed["id"]}
+    assert changed["id"] not in {i["id"] for i in catalog.search(SearchRequest(q=["pass 3"], limit=100)).items}
+    catalog.delete_item(changed["collection"], changed["id"])
+    assert catalog.search(SearchRequest(q=["geneva"])).number_matched == 0
+    catalog.delete_collection(changed["collection"], force=True)
+    assert catalog.search(SearchRequest(q=["pass"])).number_matched == 0
+    raw = sqlite3.connect(tmp_path / "c.db")
+    assert raw.execute("SELECT count(*) FROM items_text").fetchone()[0] == 0
+    raw.close()
     catalog.close()
 
 

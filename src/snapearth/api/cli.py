@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
             os.environ["SNAPEARTH_CATALOG"] = catalog  # workers rebuild Settings from the environment
         settings = Settings()
         configure_logging(settings.log_level)
+        _refresh_in_background(settings.catalog_url)
         uvicorn.run(
             "snapearth.api.app:create_app",
             factory=True,
@@ -35,3 +36,27 @@ def register(app: typer.Typer) -> None:
             access_log=False,
             proxy_headers=True,
         )
+
+
+def _refresh_in_background(url: str) -> None:
+    """Index what bulk loads left out (the free-text index) while the API starts serving; searches are right
+    meanwhile, only slower. Its own connection, closed when done."""
+    import logging
+    import threading
+
+    def refresh() -> None:
+        from snapearth.catalog import open_catalog
+
+        try:
+            catalog = open_catalog(url)
+            try:
+                indexed = catalog.refresh_indexes()
+            finally:
+                catalog.close()
+        except Exception:  # a catalog that cannot be opened is reported by the API itself
+            logging.getLogger("snapearth.api").exception("refreshing the catalog's indexes failed")
+            return
+        if indexed:
+            logging.getLogger("snapearth.api").info("indexed the free text of %d items", indexed)
+
+    threading.Thread(target=refresh, name="refresh-indexes", daemon=True).start()

@@ -129,6 +129,11 @@ class Catalog(Protocol):
     def get_item(self, collection_id: str, item_id: str) -> Item: ...
     def delete_item(self, collection_id: str, item_id: str) -> None: ...
 
+    def refresh_indexes(self, progress: ProgressCallback | None = None) -> int:
+        """Bring derived indexes up to date after bulk loads (the embedded catalog's free-text index); searches
+        are right before it too, only slower. Returns how many items were indexed; ``progress`` gets counts."""
+        ...
+
     # search
     def search(self, request: SearchRequest) -> SearchPage:
         """One page; ``next_token`` (opaque, backend-specific) continues it with the same request."""

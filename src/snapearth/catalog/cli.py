@@ -145,7 +145,7 @@ def ingest(
     stats = SourceStats()
     with _opened(catalog) as opened:
         progress = Progress(
-            TextColumn("loading"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("items"),
@@ -155,7 +155,7 @@ def ingest(
             transient=True,
         )
         with progress:
-            task = progress.add_task("load", total=None)
+            task = progress.add_task("loading", total=None)
             advance: Callable[[int], None] = lambda n: progress.advance(task, n)  # noqa: E731
             report = load_paths(
                 opened,
@@ -165,7 +165,11 @@ def ingest(
                 progress=advance,
                 stats=stats,
             )
+            # the free-text index of a bulk load is built in one pass at the end
+            progress.update(task, description="free text", completed=0, total=None)
+            indexed = opened.refresh_indexes(progress=advance)
     summary = report.as_dict()
+    summary["text_indexed"] = indexed
     summary["collections"] = stats.collections
     _emit(summary)
     if report.refused:

@@ -165,6 +165,10 @@ class PgSTACCatalog:
                 conn.execute(_SCHEMA_SQL)
                 conn.execute(_AGGREGATE_SQL)
 
+    def refresh_indexes(self, progress: ProgressCallback | None = None) -> int:
+        """pgstac keeps its indexes in step as it writes: nothing is left to index."""
+        return 0
+
     def close(self) -> None:
         self._pool.close()
 

@@ -90,6 +90,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree (id, minx, maxx, miny, maxy, mint, maxt, +item INTEGER);
 -- kept in step with items in the same transactions: numberMatched of a whole collection without counting
 CREATE TABLE IF NOT EXISTS collection_counts (collection TEXT PRIMARY KEY, items INTEGER NOT NULL) WITHOUT ROWID;
+-- free text (q): id, title, description, keywords, case-folded, as trigrams (substring search); it covers the items
+-- up to meta 'text_rowid' (bulk loads leave the rest to ``refresh_indexes``; searches scan what is not covered yet)
+CREATE VIRTUAL TABLE IF NOT EXISTS items_text USING fts5(text, tokenize = 'trigram');
 CREATE TABLE IF NOT EXISTS records (
     namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
@@ -118,6 +121,27 @@ _UPDATE_ITEM = (
 )
 _UPSERT_DATA = "INSERT OR REPLACE INTO items_data (rowid, properties, geometry, body) VALUES (?, ?, ?, ?)"
 _INSERT_BOX = "INSERT INTO items_rtree (id, minx, maxx, miny, maxy, mint, maxt, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+# The searchable text of an item: its fields separated by a character no search word holds (words are stripped).
+_TEXT_FIELDS = ("title", "description", "keywords")
+_TEXT_EXPR = (
+    "se_casei(CASE WHEN "
+    + " OR ".join(f"instr(d.properties, '\"{name}\"')" for name in _TEXT_FIELDS)
+    + " THEN i.id || char(10) || "
+    + " || char(10) || ".join(f"coalesce(json_extract(d.properties, '$.{name}'), '')" for name in _TEXT_FIELDS)
+    + " ELSE i.id END)"
+)  # (parsing the properties only when they can hold one of the fields: most Sentinel items have none)
+_INDEX_TEXT = (
+    f"INSERT INTO items_text (rowid, text) SELECT i.rowid, {_TEXT_EXPR} FROM items AS i"
+    " JOIN items_data AS d ON d.rowid = i.rowid WHERE i.rowid > ? AND i.rowid <= ?"
+)
+# the same text for the scanned share of a free-text search (a subquery over items ``t`` and documents ``e``)
+_TEXT_EXPR_SCAN = _TEXT_EXPR.replace("i.id", "t.id").replace("d.properties", "e.properties")
+_TEXT_SCAN = "SELECT t.rowid FROM items AS t JOIN items_data AS e ON e.rowid = t.rowid"
+_RARE_MATCHES = 2_000  # fewer index matches than this: the search is driven from the index
+_SHORTEST_TRIGRAM_WORD = 3
+_TEXT_CHUNK = 50_000
 
 
 def path_from_url(url: str) -> str:
@@ -230,6 +254,7 @@ class SQLiteCatalog:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._plans: dict[str, bool] = {}  # query text -> whether its plan sorts every match
+        self._bulk = False  # a bulk load is running: new items wait for ``refresh_indexes``
         conn = self._conn()
         if self._uri:
             self._keepalive = conn
@@ -313,9 +338,11 @@ class SQLiteCatalog:
                 " OR id IN (SELECT -rowid FROM items WHERE collection = ?)",
                 (collection_id, collection_id),
             )
-            conn.execute(
-                "DELETE FROM items_data WHERE rowid IN (SELECT rowid FROM items WHERE collection = ?)", (collection_id,)
-            )
+            for table in ("items_data", "items_text"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM items WHERE collection = ?)",
+                    (collection_id,),
+                )
             conn.execute("DELETE FROM items WHERE collection = ?", (collection_id,))
             conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
             conn.execute("DELETE FROM collection_counts WHERE collection = ?", (collection_id,))
@@ -352,6 +379,7 @@ class SQLiteCatalog:
         handled = 0
         # a load into an empty catalog that fills a whole batch is a bulk load: index once at the end
         bulk = self._conn().execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
+        self._bulk = False  # set once the search indexes are dropped for a bulk load
         deferred = journaled = False
         self._conn().execute(f"PRAGMA mmap_size = {_LOAD_MMAP_BYTES}")
         try:
@@ -373,6 +401,7 @@ class SQLiteCatalog:
                         if bulk and not deferred:
                             deferred = self._drop_secondary_indexes()
                             journaled = self._rollback_journal()
+                            self._bulk = deferred
                         self._write_batch(batch, mode, report)
                         batch = []
                         if progress:
@@ -387,6 +416,7 @@ class SQLiteCatalog:
                 self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE items;")
                 self._plans.clear()
         finally:
+            self._bulk = False
             if deferred:  # a failed load leaves a catalog as searchable as before
                 self._create_secondary_indexes()
             if journaled:
@@ -476,6 +506,7 @@ class SQLiteCatalog:
                 conn.executemany(_UPSERT_DATA, data)
             if boxes:
                 conn.executemany(_INSERT_BOX, boxes)
+            self._index_batch_text(conn, updates, rows, next_rowid)
             self._widen_durations(conn, max_before, max_after)
             new_by_collection: dict[str, int] = {}
             for row in rows:
@@ -487,6 +518,37 @@ class SQLiteCatalog:
         report.skipped += skipped
         report.refused.extend(refused)
         report.batches += 1
+
+    def _index_batch_text(
+        self, conn: sqlite3.Connection, updates: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], next_rowid: int
+    ) -> None:
+        """Keep the free-text index in step with a batch: replaced items it covers are indexed again; new items
+        join it when it covers everything before them (a bulk load into an empty catalog leaves them to
+        ``refresh_indexes``, which indexes a million items far faster in one pass than batch by batch)."""
+        covered = _text_rowid(conn)
+        stale = [(update[-1],) for update in updates if update[-1] <= covered]
+        if stale:
+            conn.executemany("DELETE FROM items_text WHERE rowid = ?", stale)
+            conn.executemany(_INDEX_TEXT, [(rowid - 1, rowid) for (rowid,) in stale])
+        if rows and not self._bulk and covered >= rows[0][0] - 1:
+            conn.execute(_INDEX_TEXT, (covered, next_rowid - 1))
+            _set_text_rowid(conn, next_rowid - 1)
+
+    def refresh_indexes(self, progress: ProgressCallback | None = None) -> int:
+        """Index the free text of the items a bulk load left out (in chunks, one transaction each); how many."""
+        done = 0
+        while True:
+            with self._transaction() as conn:
+                covered = _text_rowid(conn)
+                last = conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
+                if covered >= last:
+                    return done
+                upto = min(last, covered + _TEXT_CHUNK)
+                added = conn.execute(_INDEX_TEXT, (covered, upto)).rowcount
+                _set_text_rowid(conn, upto)
+            done += max(added, 0)
+            if progress is not None:
+                progress(max(added, 0))
 
     @staticmethod
     def _existing_rowids(conn: sqlite3.Connection, batch: list[Prepared]) -> dict[tuple[str, str], int]:
@@ -538,6 +600,7 @@ class SQLiteCatalog:
             conn.execute("DELETE FROM items_rtree WHERE id IN (?, ?)", (found[0], -found[0]))
             conn.execute("DELETE FROM items WHERE rowid = ?", (found[0],))
             conn.execute("DELETE FROM items_data WHERE rowid = ?", (found[0],))
+            conn.execute("DELETE FROM items_text WHERE rowid = ?", (found[0],))
             _count(conn, collection_id, -1)
 
     # search ---------------------------------------------------------------------------------------------------
@@ -698,13 +761,9 @@ class SQLiteCatalog:
             conditions.append(sql)
             params.extend(filter_params)
         if parsed.q:
-            texts = [
-                "i.id",
-                *(f"json_extract(d.properties, '$.{name}')" for name in ("title", "description", "keywords")),
-            ]
-            term = " OR ".join(f"instr(se_casei(coalesce({text}, '')), ?) > 0" for text in texts)
-            conditions.append("(" + " OR ".join(f"({term})" for _ in parsed.q) + ")")
-            params.extend(word for word in parsed.q for _ in texts)
+            sql, text_params = _free_text(conn, parsed.q)
+            conditions.append(sql)
+            params.extend(text_params)
         if parsed.geometry is not None and parsed.boxes is not None:
             sql, exact_params = exact_intersects(parsed.geometry, parsed.boxes)
             conditions.append(sql)
@@ -827,6 +886,16 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
+def _text_rowid(conn: sqlite3.Connection) -> int:
+    """The free-text index covers the items up to this rowid."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'text_rowid'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _set_text_rowid(conn: sqlite3.Connection, rowid: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('text_rowid', ?)", (str(rowid),))
+
+
 def _count(conn: sqlite3.Connection, collection: str, change: int) -> None:
     conn.execute(
         "INSERT INTO collection_counts (collection, items) VALUES (?, ?)"
@@ -848,6 +917,36 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _free_text(conn: sqlite3.Connection, words: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """Any word anywhere in the id, title, description or keywords, ignoring case (``instr`` semantics).
+
+    Words of three characters or more are looked up in the trigram index for the items it covers; shorter ones,
+    and the items the index does not cover yet, are scanned. Rare words drive the search from the index (the
+    matches are fetched by rowid, then sorted); common ones are tested item by item in the order of the sort,
+    which stops at the page's end.
+    """
+    covered = _text_rowid(conn)
+    indexed = [word for word in words if len(word) >= _SHORTEST_TRIGRAM_WORD]
+    short = [word for word in words if len(word) < _SHORTEST_TRIGRAM_WORD]
+    if not indexed:
+        return f"i.rowid IN ({_TEXT_SCAN} WHERE {_any_word(len(short))})", list(short)
+    match = " OR ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+    matched = "SELECT rowid FROM items_text WHERE items_text MATCH ?"
+    tail = f"(t.rowid > ? AND {_any_word(len(indexed))})"
+    if short:
+        scanned = f"{_TEXT_SCAN} WHERE {_any_word(len(short))} OR {tail}"
+        return f"(i.rowid IN ({matched}) OR i.rowid IN ({scanned}))", [match, *short, covered, *indexed]
+    scanned = f"{_TEXT_SCAN} WHERE {tail}"
+    rare = conn.execute(f"SELECT count(*) FROM ({matched} LIMIT ?)", (match, _RARE_MATCHES)).fetchone()[0]
+    if rare < _RARE_MATCHES:
+        return f"i.rowid IN ({matched} UNION ALL {scanned})", [match, covered, *indexed]
+    return f"(i.rowid IN ({matched}) OR i.rowid IN ({scanned}))", [match, covered, *indexed]
+
+
+def _any_word(count: int) -> str:
+    return "(" + " OR ".join([f"instr({_TEXT_EXPR_SCAN}, ?) > 0"] * count) + ")"
 
 
 def exact_intersects(geometry: dict[str, Any], boxes: tuple[Box, ...]) -> tuple[str, list[Any]]:
