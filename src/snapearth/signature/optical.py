@@ -5,9 +5,10 @@ Rules (published thresholds, see ../shared/NOTES.md), all in ``_surface_class`` 
   brightness/SWIR test (clouds are bright in blue *and* SWIR; snow is bright in blue but dark in SWIR);
 - snow/ice: SNOMAP, NDSI > 0.4 with NIR > 0.11 and green > 0.1 (Hall et al.), or green > 0.12 (shaded snow);
 - water: MNDWI > 0 (Xu) confirmed by NDWI > 0 (McFeeters) or a dark NIR, and not snow;
-- burned: NBR < -0.1 with a very dark NIR (< 0.15: char; bare soils with the same NBR are twice as bright) and
-  NDVI < 0.4 (a fresh scar keeps some standing, scorched canopy), the single-image evidence; dNBR classes
-  (Key & Benson) are applied across time in ``events``;
+- burned: NBR < -0.15 (char about -0.3, a fresh scar keeping a tenth of scorched canopy -0.17; bare soils -0.12,
+  whatever their brightness), a dark NIR (< 0.2: char is below 0.1, up to 1.6x that on slopes facing the sun: an
+  illumination-proof margin, not a brightness test) and NDVI < 0.4 (a fresh scar keeps some standing, scorched
+  canopy), the single-image evidence; dNBR classes (Key & Benson) are applied across time in ``events``;
 - vegetation by NDVI (dense >= 0.6, moderate >= 0.4, sparse >= 0.2); built-up vs bare soil among the rest by
   NDBI > 0 and a grey visible spectrum (bare soils are much redder than blue).
 
@@ -122,7 +123,7 @@ def _surface_class(
         return SNOW
     if mndwi > 0 and (ndwi > 0 or b08 < 0.1):
         return WATER
-    if nbr < -0.1 and ndvi < 0.4 and b08 < 0.15:
+    if nbr < -0.15 and ndvi < 0.4 and b08 < 0.2:
         return BURNED
     if ndvi >= 0.6:
         return DENSE_VEG
