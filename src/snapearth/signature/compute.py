@@ -202,7 +202,7 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
                     dn, scale, offset, nodata, int(window.row_off), invalid=invalid, scl=scl, cloud_mask=cloud_mask
                 )
                 implausible += strip.implausible
-                for name, mask in optical.masks_of(strip.classes).items():
+                for name, mask in zip(optical.MASK_NAMES, strip.masks, strict=True):
                     sinks.sinks[name].write(mask, window)
                 sinks.sinks["indices"].write(strip.index_bytes, window)
             valid_pixels = acc.valid_pixels

@@ -1,27 +1,42 @@
-"""Mask assets: written strip by strip into a tiled GeoTIFF, then copied to a Cloud-Optimized GeoTIFF.
+"""Mask assets: Cloud-Optimized GeoTIFFs written strip by strip, without GDAL in the loop.
 
-The scratch file is uncompressed and gets its (nearest) overviews built in place; the final copy only compresses
-its blocks, in the COG layout (``COPY_SRC_OVERVIEWS``: overviews before the data, each level's tiles together),
-which is what GDAL's COG driver writes too but at less than half the cost (it rebuilds the overviews through
-another temporary file).
+GDAL's way (a tiled scratch file, ``build_overviews``, then a compressing copy in the COG layout) cost ~9 ms of CPU
+per 1024 x 1024 uint8 mask, more than classifying it. ``RasterSink`` writes the same files itself: each strip is cut
+into 256 x 256 tiles that are ZSTD-compressed (level 1, no predictor; cramjam) as they come, the nearest-neighbour
+overview rows (the pixels GDAL's ``nearest`` overviews take, so the same overviews) are kept aside, and
+``finish`` writes the TIFF in the COG layout: header, all IFDs (full resolution first, then the overviews), then
+the tile data from the smallest overview to the full resolution. Memory: the compressed tiles plus the overviews
+(a third of the raster, uncompressed), never the full-resolution raster. The GeoTIFF keys (CRS, transform) are
+the ones GDAL writes for the grid, taken from a one-pixel GeoTIFF it writes in memory.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
+import cramjam
 import numpy as np
-import rasterio
-import rasterio.shutil
-from rasterio.enums import Resampling
+from rasterio.io import MemoryFile
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from snapearth.signature.bands import Grid
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 BLOCK = 256
+ZSTD_LEVEL = 1
+
+# TIFF tags and field types
+_SHORT, _LONG, _DOUBLE, _ASCII = 3, 4, 12, 2
+_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8}
+_COMPRESSION_ZSTD = 50000  # libtiff/GDAL's code
+_GEO_TAGS = (33550, 33922, 34264, 34735, 34736, 34737)  # pixel scale, tiepoint, transformation, GeoKeys
+_GDAL_NODATA = 42113
 
 
 def overview_factors(height: int, width: int, block: int = BLOCK) -> list[int]:
@@ -34,66 +49,245 @@ def overview_factors(height: int, width: int, block: int = BLOCK) -> list[int]:
     return factors
 
 
+def geotiff_tags(grid: Grid) -> list[tuple[int, int, int, bytes]]:
+    """(tag, type, count, value bytes) of the GeoTIFF tags GDAL writes for ``grid``'s CRS and transform."""
+    return list(_geotiff_tags(grid.crs.to_wkt(), tuple(grid.transform)[:6]))
+
+
+@functools.lru_cache(maxsize=16)
+def _geotiff_tags(crs_wkt: str, transform: tuple[float, ...]) -> tuple[tuple[int, int, int, bytes], ...]:
+    with MemoryFile() as memfile:
+        with memfile.open(
+            driver="GTiff",
+            height=1,
+            width=1,
+            count=1,
+            dtype="uint8",
+            crs=crs_wkt,
+            transform=Affine(*transform),
+        ) as ds:
+            ds.write(np.zeros((1, 1, 1), dtype=np.uint8))
+        raw = memfile.read()
+    if raw[:4] != b"II*\x00":
+        raise ValueError("GDAL wrote an unexpected TIFF header")
+    (ifd,) = struct.unpack_from("<I", raw, 4)
+    (n,) = struct.unpack_from("<H", raw, ifd)
+    tags = []
+    for k in range(n):
+        tag, kind, count, value = struct.unpack_from("<HHI4s", raw, ifd + 2 + 12 * k)
+        if tag not in _GEO_TAGS:
+            continue
+        size = _TYPE_SIZE[kind] * count
+        if size > 4:
+            (offset,) = struct.unpack("<I", value)
+            value = raw[offset : offset + size]
+        tags.append((tag, kind, count, value[:size]))
+    return tuple(tags)
+
+
+def _ifd(entries: list[tuple[int, int, int, bytes]], at: int) -> bytes:
+    """One IFD at file offset ``at``: its entries, the next-IFD slot (0; patched later), out-of-line values."""
+    entries = sorted(entries)
+    head_size = 2 + 12 * len(entries) + 4
+    head = [struct.pack("<H", len(entries))]
+    extra = b""
+    for tag, kind, count, value in entries:
+        if len(value) <= 4:
+            head.append(struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00"))
+        else:
+            head.append(struct.pack("<HHII", tag, kind, count, at + head_size + len(extra)))
+            extra += value + (b"\x00" if len(value) % 2 else b"")
+    head.append(b"\x00\x00\x00\x00")
+    return b"".join(head) + extra
+
+
+def _pack(kind: int, values: list[int]) -> bytes:
+    return struct.pack(f"<{len(values)}{'H' if kind == _SHORT else 'I'}", *values)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_tile(value: int, dtype: str) -> bytes:
+    return bytes(cramjam.zstd.compress(np.full((BLOCK, BLOCK), value, dtype=dtype).tobytes(), level=ZSTD_LEVEL))
+
+
+class _Level:
+    """One resolution level: its shape and compressed tiles, per band in row-major order."""
+
+    def __init__(self, height: int, width: int, count: int) -> None:
+        self.height, self.width = height, width
+        self.tiles: list[list[bytes]] = [[] for _ in range(count)]
+
+    def add_tile_rows(self, data: np.ndarray, fill: Any) -> None:
+        """Compress ``data`` (count, rows, width), rows a multiple of BLOCK or the last ones, as tile rows."""
+        count, rows, width = data.shape
+        tiles_across = math.ceil(width / BLOCK)
+        padded_rows = math.ceil(rows / BLOCK) * BLOCK
+        if padded_rows != rows or tiles_across * BLOCK != width:
+            full = np.full((count, padded_rows, tiles_across * BLOCK), fill, dtype=data.dtype)
+            full[:, :rows, :width] = data
+            data = full
+        for band in range(count):
+            plane = data[band]
+            for r in range(0, padded_rows, BLOCK):
+                # one copy cuts a row of tiles: (tiles, BLOCK, BLOCK), each tile contiguous
+                row = np.ascontiguousarray(plane[r : r + BLOCK].reshape(BLOCK, tiles_across, BLOCK).swapaxes(0, 1))
+                low, high = row.min(axis=(1, 2)), row.max(axis=(1, 2))
+                for tile, lo, hi in zip(row, low.tolist(), high.tolist(), strict=True):
+                    if lo == hi:  # uniform tiles (most of a mask's: all clear, all cloud) are compressed once
+                        self.tiles[band].append(_constant_tile(lo, row.dtype.str))
+                    else:
+                        self.tiles[band].append(bytes(cramjam.zstd.compress(tile, level=ZSTD_LEVEL)))
+
+
 class RasterSink:
-    """One output raster of the analysis grid, filled strip by strip; ``finish`` turns it into a COG."""
+    """One output raster of the analysis grid, filled strip by strip (full-width windows, top to bottom);
+    ``finish`` writes it as a ZSTD Cloud-Optimized GeoTIFF (with nearest overviews unless ``overviews=False``)."""
 
     def __init__(
         self, path: Path, grid: Grid, *, count: int, dtype: str, nodata: float, overviews: bool = True
     ) -> None:
         self.path = path
+        self.grid = grid
+        self.count = count
+        self.dtype = np.dtype(dtype)
+        self.nodata = nodata
+        self._nodata_text = f"{nodata:.17g}".encode() + b"\x00"  # GDAL_NODATA is ASCII, NUL-terminated
         self._factors = overview_factors(grid.height, grid.width) if overviews else []
-        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.tif")
-        # Without overviews the blocks written in order already are a COG: compress them once, directly (strips
-        # of whole block rows, as compute writes them). With overviews, an uncompressed scratch file, copied.
-        direct = {"compress": "ZSTD", "zstd_level": 1, "interleave": "band"} if not self._factors else {}
-        self._ds: Any = rasterio.open(
-            self._tmp,
-            "w" if direct else "w+",  # w+: finish copies from the open scratch dataset, no re-open
-            driver="GTiff",
-            height=grid.height,
-            width=grid.width,
-            count=count,
-            dtype=dtype,
-            crs=grid.crs,
-            transform=grid.transform,
-            nodata=nodata,
-            tiled=True,
-            blockxsize=BLOCK,
-            blockysize=BLOCK,
-            **direct,
-        )
+        self._main = _Level(grid.height, grid.width, count)
+        self._pending: list[np.ndarray] = []  # rows not yet making a whole tile row
+        self._pending_rows = 0
+        self._next_row = 0
+        self._ovr_rows: list[np.ndarray] = []
+        self._ovr_cols: list[np.ndarray] = []
+        self._ovr_parts: list[list[np.ndarray]] = []
+        self._ovr_step: list[int] = []
+        rows, cols = np.arange(grid.height), np.arange(grid.width)
+        for f in self._factors:
+            # GDAL's nearest, each level from the previous one: pixel floor(0.5 + i * previous size / size)
+            h, w = math.ceil(grid.height / f), math.ceil(grid.width / f)
+            rows = rows[np.minimum((2 * np.arange(h) * len(rows) + h) // (2 * h), len(rows) - 1)]
+            cols = cols[np.minimum((2 * np.arange(w) * len(cols) + w) // (2 * w), len(cols) - 1)]
+            self._ovr_rows.append(rows)
+            self._ovr_cols.append(cols)
+            self._ovr_parts.append([])
+            # the usual case, rows/columns 0, f, 2f...: a strided view, no gather
+            regular = np.array_equal(rows, np.arange(h) * f) and np.array_equal(cols, np.arange(w) * f)
+            self._ovr_step.append(f if regular else 0)
+        self._closed = False
 
     def write(self, data: np.ndarray, window: Window) -> None:
         if data.ndim == 2:
-            self._ds.write(data, 1, window=window)
-        else:
-            self._ds.write(data, window=window)
+            data = data[np.newaxis]
+        row0, rows = int(window.row_off), int(window.height)
+        if int(window.col_off) != 0 or int(window.width) != self.grid.width or row0 != self._next_row:
+            raise ValueError(f"window {window}: strips must be full width and written top to bottom")
+        if data.shape != (self.count, rows, self.grid.width):
+            raise ValueError(f"data: shape {data.shape} does not match the window {window}")
+        data = data.astype(self.dtype, copy=False)
+        self._next_row = row0 + rows
+        for k, (ovr_rows, ovr_cols) in enumerate(zip(self._ovr_rows, self._ovr_cols, strict=True)):
+            lo, hi = np.searchsorted(ovr_rows, [row0, row0 + rows])
+            if hi <= lo:
+                continue
+            step = self._ovr_step[k]
+            if step:
+                first = int(ovr_rows[lo]) - row0
+                self._ovr_parts[k].append(data[:, first::step, ::step])
+            else:
+                self._ovr_parts[k].append(data[:, ovr_rows[lo:hi] - row0][:, :, ovr_cols])
+        self._pending.append(data)
+        self._pending_rows += rows
+        if self._pending_rows >= BLOCK or self._next_row == self.grid.height:
+            self._flush(final=self._next_row == self.grid.height)
+
+    def _flush(self, *, final: bool) -> None:
+        block = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=1)
+        whole = block.shape[1] if final else block.shape[1] // BLOCK * BLOCK
+        self._main.add_tile_rows(block[:, :whole], self.nodata)
+        rest = block[:, whole:]
+        self._pending = [rest] if rest.shape[1] else []
+        self._pending_rows = rest.shape[1]
 
     def finish(self) -> None:
-        if not self._factors:
-            self._ds.close()
-            self._tmp.replace(self.path)
-            return
-        self._ds.build_overviews(self._factors, Resampling.nearest)
-        rasterio.shutil.copy(
-            self._ds,
-            self.path,
-            driver="GTiff",
-            tiled=True,
-            blockxsize=BLOCK,
-            blockysize=BLOCK,
-            compress="ZSTD",  # level 1: 2-5x faster than DEFLATE here, as small
-            zstd_level=1,
-            copy_src_overviews=True,
-            interleave="band",  # multi-band: each band's tiles compress better alone, and faster
-        )
-        self._ds.close()
-        self._tmp.unlink()
+        if self._next_row != self.grid.height:
+            raise ValueError(f"{self.path.name}: {self._next_row} of {self.grid.height} rows written")
+        levels = [self._main]
+        for parts in self._ovr_parts:
+            data = np.concatenate(parts, axis=1)
+            level = _Level(data.shape[1], data.shape[2], self.count)
+            level.add_tile_rows(data, self.nodata)
+            levels.append(level)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.tif")
+        try:
+            tmp.write_bytes(self._tiff(levels))
+            tmp.replace(self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._closed = True
 
     def abort(self) -> None:
-        if not self._ds.closed:
-            self._ds.close()
-        self._tmp.unlink(missing_ok=True)
+        self._closed = True
+        self._main.tiles = []
+        self._ovr_parts = []
+
+    # -- the file --------------------------------------------------------------------------------------------
+    def _entries(self, level: _Level, index: int, offsets: list[int]) -> list[tuple[int, int, int, bytes]]:
+        count = self.count
+        kind = {"u": 1, "i": 2, "f": 3}[self.dtype.kind]
+        tiles = [t for band in level.tiles for t in band]
+        entries = [
+            (254, _LONG, 1, _pack(_LONG, [1 if index else 0])),  # NewSubfileType: reduced resolution
+            (256, _LONG, 1, _pack(_LONG, [level.width])),
+            (257, _LONG, 1, _pack(_LONG, [level.height])),
+            (258, _SHORT, count, _pack(_SHORT, [self.dtype.itemsize * 8] * count)),
+            (259, _SHORT, 1, _pack(_SHORT, [_COMPRESSION_ZSTD])),
+            (262, _SHORT, 1, _pack(_SHORT, [1])),  # MinIsBlack
+            (277, _SHORT, 1, _pack(_SHORT, [count])),
+            (284, _SHORT, 1, _pack(_SHORT, [2 if count > 1 else 1])),  # bands in separate planes
+            (322, _SHORT, 1, _pack(_SHORT, [BLOCK])),
+            (323, _SHORT, 1, _pack(_SHORT, [BLOCK])),
+            (324, _LONG, len(tiles), _pack(_LONG, offsets)),
+            (325, _LONG, len(tiles), _pack(_LONG, [len(t) for t in tiles])),
+            (339, _SHORT, count, _pack(_SHORT, [kind] * count)),
+            (_GDAL_NODATA, _ASCII, len(self._nodata_text), self._nodata_text),
+        ]
+        if count > 1:
+            entries.append((338, _SHORT, count - 1, _pack(_SHORT, [0] * (count - 1))))  # ExtraSamples
+        if index == 0:
+            entries.extend(geotiff_tags(self.grid))
+        return entries
+
+    def _tiff(self, levels: list[_Level]) -> bytes:
+        n_tiles = [sum(len(b) for b in level.tiles) for level in levels]
+        # IFD sizes do not depend on the offsets' values: lay the IFDs out with placeholder offsets first
+        sizes = []
+        at = 8
+        for i, level in enumerate(levels):
+            size = len(_ifd(self._entries(level, i, [0] * n_tiles[i]), at))
+            sizes.append(size + size % 2)
+            at += sizes[-1]
+        # tile data: the smallest overview first, the full resolution last
+        data_at = at
+        offsets: list[list[int]] = [[] for _ in levels]
+        for i in reversed(range(len(levels))):
+            for tile in (t for band in levels[i].tiles for t in band):
+                offsets[i].append(data_at)
+                data_at += len(tile)
+        if data_at >= 2**32:
+            raise ValueError(f"{self.path.name}: {data_at} bytes, too large for a classic TIFF")
+        out = bytearray(b"II*\x00" + struct.pack("<I", 8))
+        for i, level in enumerate(levels):
+            start = len(out)
+            ifd = bytearray(_ifd(self._entries(level, i, offsets[i]), start))
+            if i + 1 < len(levels):  # the next-IFD pointer sits right after the entries
+                n_entries = struct.unpack_from("<H", ifd, 0)[0]
+                struct.pack_into("<I", ifd, 2 + 12 * n_entries, start + sizes[i])
+            out += ifd + b"\x00" * (sizes[i] - len(ifd))
+        for i in reversed(range(len(levels))):
+            for band in levels[i].tiles:
+                out += b"".join(band)
+        return bytes(out)
 
 
 def mask_asset(path: Path, role: str, title: str, description: str) -> dict[str, Any]:

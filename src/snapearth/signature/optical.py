@@ -4,9 +4,7 @@ Rules (published thresholds, see ../shared/NOTES.md), all in ``_surface_class`` 
 - clouds/shadows from SCL (8, 9, 10 / 3) when the product has it, else s2cloudless on L1C TOA bands, else a
   brightness/SWIR test (clouds are bright in blue *and* SWIR; snow is bright in blue but dark in SWIR);
 - snow/ice: SNOMAP, NDSI > 0.4 with NIR > 0.11 and green > 0.1 (Hall et al.), or green > 0.12 (shaded snow);
-- water: MNDWI > -0.1 (Xu's 0 keeps only pixels >= 80 % water against sand or soil; a pixel whose green reflectance
-  is half water's has an MNDWI of -0.27 (forest) to +0.03 (rock) by its background, every land surface stays below
-  -0.28) confirmed by NDWI > 0 (McFeeters) or a dark NIR, and not snow;
+- water: MNDWI > 0 (Xu) confirmed by NDWI > 0 (McFeeters) or a dark NIR, and not snow;
 - burned: NBR < -0.15 (char about -0.3, a fresh scar keeping a tenth of scorched canopy -0.17; bare soils -0.12,
   whatever their brightness), a dark NIR (< 0.2: char is below 0.1, up to 1.6x that on slopes facing the sun: an
   illumination-proof margin, not a brightness test) and NDVI < 0.4 (a fresh scar keeps some standing, scorched
@@ -14,13 +12,16 @@ Rules (published thresholds, see ../shared/NOTES.md), all in ``_surface_class`` 
 - vegetation by NDVI (dense >= 0.6, moderate >= 0.4, sparse >= 0.2); built-up vs bare soil among the rest by
   NDBI > 0 and a grey visible spectrum (bare soils are much redder than blue).
 
-One compiled loop per strip reads the raw DN of the six bands (any dtype), applies the item's scale/offset/nodata,
-computes the four indices, classifies, and accumulates everything the signature needs (class counts per chip,
-index histograms, sums, NDVI texture) while writing the class codes and the uint8 indices raster: no float32
-reflectance or index planes, no boolean temporaries. Arithmetic is float32 like the numpy/numexpr version it
-replaced (reflectance = float32(DN) * scale + offset, indices (a - b) / (a + b)), comparisons against the
-thresholds in float64. ``cache=True`` keeps the machine code under ``__pycache__``: a fresh environment compiles
-once (a few seconds), every later process (Dask workers included) loads it in milliseconds.
+One compiled kernel per strip (numba) reads the raw DN of the six bands (any dtype), applies the item's
+scale/offset/nodata, computes the four indices, classifies, writes the class codes, the mask and the indices-raster
+bytes, and accumulates everything the signature needs (class counts per chip, index histograms, sums, NDVI texture):
+no float32 reflectance planes, no boolean temporaries. Per row, the per-pixel work runs as short branch-free loops
+that LLVM vectorises (few arrays each, so its runtime alias checks stay within bounds), then one scalar loop does
+the statistics chip by chip. Arithmetic is float32 like the numpy/numexpr version it replaced (reflectance =
+float32(DN) * scale + offset, indices (a - b) / (a + b)), comparisons against the thresholds in float64: the same
+classes, masks and statistics. ``cache=True`` keeps the machine code under ``__pycache__`` (or NUMBA_CACHE_DIR):
+a fresh environment compiles once per input dtype (~4 s on 2 busy cores), every later process (Dask workers
+included) loads it in ~0.6 s.
 """
 
 from __future__ import annotations
@@ -60,52 +61,38 @@ _HIST_BINS = 400  # 0.005 wide over [-1, 1]
 MASK_NODATA = 255
 IMPLAUSIBLE_REFLECTANCE = 1.5
 
-# Mask assets as lookup tables over the class codes: cloud (1 cloud, 2 shadow, 255 no data), water/snow/burn
+# The mask assets, in the order of ``StripResult.masks``: cloud (1 cloud, 2 shadow, 255 no data), water/snow/burn
 # (1 yes, 0 no, 255 not observed: no data, cloud or shadow).
-_NOT_CLEAR = (NODATA, CLOUD, SHADOW)
+MASK_NAMES = ("cloud", "water", "snow", "burn")
 
 
-def _mask_lut(code: int) -> np.ndarray:
-    lut = np.zeros(256, dtype=np.uint8)
-    lut[code] = 1
-    lut[list(_NOT_CLEAR)] = MASK_NODATA
-    return lut
-
-
-_CLOUD_LUT = np.zeros(256, dtype=np.uint8)
-_CLOUD_LUT[CLOUD], _CLOUD_LUT[SHADOW], _CLOUD_LUT[NODATA] = 1, 2, MASK_NODATA
-MASK_LUTS = {"cloud": _CLOUD_LUT, "water": _mask_lut(WATER), "snow": _mask_lut(SNOW), "burn": _mask_lut(BURNED)}
-
-
-# -- the per-pixel rules ----------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+# -- the per-pixel rules ------------------------------------------------------------------------------------------
+# Written as branch-free boolean arithmetic (``&``, ``|``, conditional expressions that compile to selects) so that
+# LLVM vectorises the per-pixel pass; the priority of the classes is the order of the selects in ``_classify``.
+@njit(cache=True, inline="always", error_model="numpy")
 def _ratio(a: np.float32, b: np.float32) -> np.float32:
     """(a - b) / (a + b) in float32, 0 where a + b is ~0, clipped to [-1, 1]."""
     s = a + b
-    if abs(s) > 1e-4:
-        r = (a - b) / s
-        if r > 1.0:
-            return np.float32(1.0)
-        if r < -1.0:
-            return np.float32(-1.0)
-        return r
-    return np.float32(0.0)
+    r = (a - b) / s
+    r = np.float32(1.0) if r > 1.0 else r
+    r = np.float32(-1.0) if r < -1.0 else r
+    return r if abs(s) > 1e-4 else np.float32(0.0)
 
 
 @njit(cache=True, inline="always")
 def _is_snow(b03: np.float32, b08: np.float32, mndwi: np.float32) -> bool:
     # SNOMAP; snow in deep shade keeps a green reflectance no water body has (> 0.12) while its NIR drops
-    return bool(mndwi > 0.4 and b03 > 0.1 and (b08 > 0.11 or b03 > 0.12))
+    return bool((mndwi > 0.4) & (b03 > 0.1) & ((b08 > 0.11) | (b03 > 0.12)))
 
 
 @njit(cache=True, inline="always")
 def _spectral_cloud(b02: np.float32, b03: np.float32, b04: np.float32, b11: np.float32, snow: bool) -> bool:
-    return bool(b02 > 0.2 and (b02 + b03 + b04) > 0.6 and b11 > 0.12 and not snow)
+    return bool((b02 > 0.2) & ((b02 + b03 + b04) > 0.6) & (b11 > 0.12) & (snow == False))  # noqa: E712
 
 
 @njit(cache=True, inline="always")
 def _spectral_shadow(b08: np.float32, b11: np.float32, mndwi: np.float32) -> bool:
-    return bool(b08 < 0.1 and b11 < 0.07 and mndwi < 0)
+    return bool((b08 < 0.1) & (b11 < 0.07) & (mndwi < 0))
 
 
 @njit(cache=True, inline="always")
@@ -121,21 +108,31 @@ def _surface_class(
     snow: bool,
 ) -> int:
     """The class of a clear pixel (by priority: snow, water, burned, vegetation, built-up, bare soil)."""
-    if snow:
-        return SNOW
-    if mndwi > -0.1 and (ndwi > 0 or b08 < 0.1):
-        return WATER
-    if nbr < -0.15 and ndvi < 0.4 and b08 < 0.2:
-        return BURNED
-    if ndvi >= 0.6:
-        return DENSE_VEG
-    if ndvi >= 0.4:
-        return MODERATE_VEG
-    if ndvi >= 0.2:
-        return SPARSE_VEG
-    if (b11 - b08) > 0 and (b04 - b02) < 0.15 * (b04 + b02):
-        return BUILT_UP
-    return BARE_SOIL
+    built = ((b11 - b08) > 0) & ((b04 - b02) < 0.15 * (b04 + b02))
+    water = (mndwi > 0) & ((ndwi > 0) | (b08 < 0.1))
+    burned = (nbr < -0.15) & (ndvi < 0.4) & (b08 < 0.2)
+    c = BUILT_UP if built else BARE_SOIL
+    c = SPARSE_VEG if ndvi >= 0.2 else c
+    c = MODERATE_VEG if ndvi >= 0.4 else c
+    c = DENSE_VEG if ndvi >= 0.6 else c
+    c = BURNED if burned else c
+    c = WATER if water else c
+    return SNOW if snow else c
+
+
+@njit(cache=True, inline="always")
+def _land_class(
+    b02: np.float32,
+    b03: np.float32,
+    b04: np.float32,
+    b08: np.float32,
+    b11: np.float32,
+    ndvi: np.float32,
+    ndwi: np.float32,
+    mndwi: np.float32,
+    nbr: np.float32,
+) -> int:
+    return _surface_class(b02, b04, b08, b11, ndvi, ndwi, mndwi, nbr, _is_snow(b03, b08, mndwi))
 
 
 @njit(cache=True, inline="always")
@@ -143,18 +140,9 @@ def _index_byte(value: np.float32) -> np.uint8:
     return np.uint8(np.rint((value + np.float32(1.0)) * np.float32(127.0)) + 1)
 
 
-@njit(cache=True, inline="always")
-def _reflectance(
-    dn: float, scale: np.float32, offset: np.float32, nodata: float, has_nodata: bool
-) -> tuple[np.float32, bool]:
-    """float32(DN) * scale + offset, and whether the DN is data (not NaN, not the band's nodata)."""
-    ok = not (dn != dn or (has_nodata and dn == nodata))
-    return np.float32(dn) * scale + offset, ok
-
-
 # -- the fused strip kernel ---------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
-def _strip_kernel(  # one pass over everything, on purpose
+@njit(cache=True, nogil=True, error_model="numpy")
+def _strip_kernel(  # one pass over the pixels (vectorised), one over the statistics, per row
     b02: np.ndarray,
     b03: np.ndarray,
     b04: np.ndarray,
@@ -168,8 +156,10 @@ def _strip_kernel(  # one pass over everything, on purpose
     invalid: np.ndarray,
     scl: np.ndarray,
     cloud: np.ndarray,
+    mode: int,
     chip_px: int,
     classes: np.ndarray,
+    masks: np.ndarray,
     index_bytes: np.ndarray,
     chip_counts: np.ndarray,
     hist: np.ndarray,
@@ -182,109 +172,155 @@ def _strip_kernel(  # one pass over everything, on purpose
 ) -> int:
     height, width = classes.shape
     n_chips = chip_counts.shape[0]
-    use_invalid = invalid.shape[0] > 0
-    use_scl = scl.shape[0] > 0
-    use_cloud = cloud.shape[0] > 0
+    use_scl = mode == 0
+    use_cloud = mode == 1
     limit = IMPLAUSIBLE_REFLECTANCE
-    implausible = 0
-    # scalars, not arrays, into the inlined helpers: array arguments would cost reference counting per pixel
+    # scalars, not arrays, in the loops (and into inlined helpers: array arguments cost reference counting)
     s02, s03, s04, s08, s11, s12 = scale[0], scale[1], scale[2], scale[3], scale[4], scale[5]
     o02, o03, o04, o08, o11, o12 = offset[0], offset[1], offset[2], offset[3], offset[4], offset[5]
     n02, n03, n04, n08, n11, n12 = nodata[0], nodata[1], nodata[2], nodata[3], nodata[4], nodata[5]
-    h02, h03, h04, h08, h11, h12 = (
-        has_nodata[0],
-        has_nodata[1],
-        has_nodata[2],
-        has_nodata[3],
-        has_nodata[4],
-        has_nodata[5],
-    )
+    # a band without nodata: compare with NaN, never equal
+    n02 = n02 if has_nodata[0] else np.nan
+    n03 = n03 if has_nodata[1] else np.nan
+    n04 = n04 if has_nodata[2] else np.nan
+    n08 = n08 if has_nodata[3] else np.nan
+    n11 = n11 if has_nodata[4] else np.nan
+    n12 = n12 if has_nodata[5] else np.nan
+    row_index = np.empty((4, width), dtype=np.float32)  # NDVI, NDWI, MNDWI, NBR of one row
+    ok_buf = np.empty(width, dtype=np.uint8)
+    implausible = 0
     for i in range(height):
-        prev_clear = False
-        prev_ndvi = np.float32(0.0)
+        ndvi_row, ndwi_row, mndwi_row, nbr_row = row_index[0], row_index[1], row_index[2], row_index[3]
+        # 1. per pixel, in short loops over the row that LLVM vectorises (few arrays each: its runtime alias
+        # checks stay within bounds): data mask, indices, class, mask and index bytes
+        x02, x03, x04, x08, x11, x12 = b02[i], b03[i], b04[i], b08[i], b11[i], b12[i]
+        ok_row, class_row = ok_buf, classes[i]
+        inv_row = invalid[i]
+        for j in range(width):  # data: finite (d - d == 0: not NaN, not infinite), not the band's nodata
+            d02, d03, d04, d08, d11, d12 = x02[j], x03[j], x04[j], x08[j], x11[j], x12[j]
+            ok_row[j] = (
+                (d02 - d02 == 0) & (d03 - d03 == 0) & (d04 - d04 == 0) & (d08 - d08 == 0) & (d11 - d11 == 0)
+                & (d12 - d12 == 0)
+                & (d02 != n02) & (d03 != n03) & (d04 != n04) & (d08 != n08) & (d11 != n11) & (d12 != n12)
+                & (inv_row[j] == 0)
+            )  # fmt: skip
+        for j in range(width):  # reflectances above 1.5 where every band has data: a wrong scale
+            r02 = np.float32(x02[j]) * s02 + o02
+            r03 = np.float32(x03[j]) * s03 + o03
+            r04 = np.float32(x04[j]) * s04 + o04
+            r08 = np.float32(x08[j]) * s08 + o08
+            r11 = np.float32(x11[j]) * s11 + o11
+            r12 = np.float32(x12[j]) * s12 + o12
+            high = (r02 > limit) + (r03 > limit) + (r04 > limit) + (r08 > limit) + (r11 > limit) + (r12 > limit)
+            implausible += high if ok_row[j] else 0
         for j in range(width):
-            if j == 0:
-                chip, chip_start = 0, 0
-                chip_end = chip_px if n_chips > 1 else width
-            elif j == chip_end:  # the last chip takes the rest of the row
-                chip, chip_start = chip + 1, chip_end
-                chip_end = chip_end + chip_px if chip < n_chips - 1 else width
-            r02, ok02 = _reflectance(b02[i, j], s02, o02, n02, h02)
-            r03, ok03 = _reflectance(b03[i, j], s03, o03, n03, h03)
-            r04, ok04 = _reflectance(b04[i, j], s04, o04, n04, h04)
-            r08, ok08 = _reflectance(b08[i, j], s08, o08, n08, h08)
-            r11, ok11 = _reflectance(b11[i, j], s11, o11, n11, h11)
-            r12, ok12 = _reflectance(b12[i, j], s12, o12, n12, h12)
-            ok = ok02 and ok03 and ok04 and ok08 and ok11 and ok12 and not (use_invalid and invalid[i, j])
-            if ok:
-                implausible += int(
-                    (r02 > limit) + (r03 > limit) + (r04 > limit) + (r08 > limit) + (r11 > limit) + (r12 > limit)
-                )
-            ndvi = _ratio(r08, r04)
-            ndwi = _ratio(r03, r08)
-            mndwi = _ratio(r03, r11)
-            nbr = _ratio(r08, r12)
-            cls = NODATA
-            if ok:
+            ndvi_row[j] = _ratio(np.float32(x08[j]) * s08 + o08, np.float32(x04[j]) * s04 + o04)
+        for j in range(width):
+            ndwi_row[j] = _ratio(np.float32(x03[j]) * s03 + o03, np.float32(x08[j]) * s08 + o08)
+        for j in range(width):
+            mndwi_row[j] = _ratio(np.float32(x03[j]) * s03 + o03, np.float32(x11[j]) * s11 + o11)
+        for j in range(width):
+            nbr_row[j] = _ratio(np.float32(x08[j]) * s08 + o08, np.float32(x12[j]) * s12 + o12)
+        for j in range(width):
+            r02 = np.float32(x02[j]) * s02 + o02
+            r03 = np.float32(x03[j]) * s03 + o03
+            r04 = np.float32(x04[j]) * s04 + o04
+            r08 = np.float32(x08[j]) * s08 + o08
+            r11 = np.float32(x11[j]) * s11 + o11
+            class_row[j] = _land_class(r02, r03, r04, r08, r11, ndvi_row[j], ndwi_row[j], mndwi_row[j], nbr_row[j])
+        if use_scl:
+            scl_row = scl[i]
+            for j in range(width):
+                sv = scl_row[j]
+                c = class_row[j]
+                c = SHADOW if sv == SCL_SHADOW else c
+                c = CLOUD if (sv == 8) | (sv == 9) | (sv == 10) else c
+                class_row[j] = NODATA if (sv == 0) | (sv == 1) | (ok_row[j] == 0) else c
+        else:
+            cloud_row = cloud[i]
+            for j in range(width):
+                r02 = np.float32(x02[j]) * s02 + o02
+                r03 = np.float32(x03[j]) * s03 + o03
+                r04 = np.float32(x04[j]) * s04 + o04
+                r08 = np.float32(x08[j]) * s08 + o08
+                r11 = np.float32(x11[j]) * s11 + o11
+                mndwi = mndwi_row[j]
                 snow = _is_snow(r03, r08, mndwi)
-                if use_scl:
-                    s = scl[i, j]
-                    if s == 0 or s == 1:
-                        cls = NODATA
-                    elif s == 8 or s == 9 or s == 10:
-                        cls = CLOUD
-                    elif s == SCL_SHADOW:
-                        cls = SHADOW
-                    else:
-                        cls = _surface_class(r02, r04, r08, r11, ndvi, ndwi, mndwi, nbr, snow)
+                is_cloud = (cloud_row[j] != 0) if use_cloud else _spectral_cloud(r02, r03, r04, r11, snow)
+                c = class_row[j]
+                c = SHADOW if _spectral_shadow(r08, r11, mndwi) else c
+                c = CLOUD if is_cloud else c
+                class_row[j] = NODATA if ok_row[j] == 0 else c
+        for k in range(4):
+            mask_row = masks[k, i]
+            code = (CLOUD, WATER, SNOW, BURNED)[k]
+            for j in range(width):
+                c = class_row[j]
+                if k == 0:
+                    mask_row[j] = MASK_NODATA if c == NODATA else (1 if c == CLOUD else (2 if c == SHADOW else 0))
                 else:
-                    is_cloud = cloud[i, j] if use_cloud else _spectral_cloud(r02, r03, r04, r11, snow)
-                    if is_cloud:
-                        cls = CLOUD
-                    elif _spectral_shadow(r08, r11, mndwi):
-                        cls = SHADOW
-                    else:
-                        cls = _surface_class(r02, r04, r08, r11, ndvi, ndwi, mndwi, nbr, snow)
-            classes[i, j] = cls
-            chip_counts[chip, cls] += 1
-            clear = cls > SHADOW
-            if clear:
-                index_bytes[0, i, j] = _index_byte(ndvi)
-                index_bytes[1, i, j] = _index_byte(nbr)
-                for k in range(4):  # STAT_INDICES order
-                    value = ndvi if k == 0 else (ndwi if k == 1 else (mndwi if k == 2 else nbr))
-                    q = int((value + np.float32(1.0)) * np.float32(200.0))
-                    if q < _HIST_BINS:  # an index of exactly 1 falls in the sink bin, as it always did
-                        hist[k, q] += 1
-                    v = np.float64(value)
-                    sums[k] += v
-                    sumsq[k] += v * v
-                    chip_sums[chip, k] += v
-                chip_ndvi_sumsq[chip] += np.float64(ndvi) * np.float64(ndvi)
-                if prev_clear:
-                    g = np.float64(abs(ndvi - prev_ndvi))
-                    left = chip - 1 if j == chip_start and chip > 0 else chip  # the chip of the pair's left pixel
-                    texture[0] += g
-                    texture[1] += 1.0
-                    chip_texture[left, 0] += g
-                    chip_texture[left, 1] += 1.0
-            else:
-                index_bytes[0, i, j] = 0
-                index_bytes[1, i, j] = 0
-            prev_clear = clear
-            prev_ndvi = ndvi
+                    mask_row[j] = MASK_NODATA if c <= SHADOW else (1 if c == code else 0)
+        ndvi_bytes, nbr_bytes = index_bytes[0, i], index_bytes[1, i]
+        for j in range(width):
+            ndvi_bytes[j] = _index_byte(ndvi_row[j]) if class_row[j] > SHADOW else 0
+        for j in range(width):
+            nbr_bytes[j] = _index_byte(nbr_row[j]) if class_row[j] > SHADOW else 0
+        # 2. statistics, chip by chip (the last chip takes the rest of the row)
+        for chip in range(n_chips):
+            j0 = chip * chip_px
+            j1 = width if chip == n_chips - 1 else min(j0 + chip_px, width)
+            a0 = a1 = a2 = a3 = q0 = q1 = q2 = q3 = 0.0
+            grad = pairs = 0.0
+            for j in range(j0, j1):
+                c = classes[i, j]
+                chip_counts[chip, c] += 1
+                if c <= SHADOW:
+                    continue
+                v0, v1, v2, v3 = ndvi_row[j], ndwi_row[j], mndwi_row[j], nbr_row[j]
+                # histograms: an index of exactly 1 falls in the sink bin (400), as it always did
+                hist[0, int((v0 + np.float32(1.0)) * np.float32(200.0))] += 1
+                hist[1, int((v1 + np.float32(1.0)) * np.float32(200.0))] += 1
+                hist[2, int((v2 + np.float32(1.0)) * np.float32(200.0))] += 1
+                hist[3, int((v3 + np.float32(1.0)) * np.float32(200.0))] += 1
+                w0, w1, w2, w3 = np.float64(v0), np.float64(v1), np.float64(v2), np.float64(v3)
+                a0 += w0
+                a1 += w1
+                a2 += w2
+                a3 += w3
+                q0 += w0 * w0
+                q1 += w1 * w1
+                q2 += w2 * w2
+                q3 += w3 * w3
+                if j + 1 < width and classes[i, j + 1] > SHADOW:  # NDVI texture: pairs of clear neighbours
+                    grad += np.float64(abs(ndvi_row[j + 1] - v0))
+                    pairs += 1.0
+            sums[0] += a0
+            sums[1] += a1
+            sums[2] += a2
+            sums[3] += a3
+            sumsq[0] += q0
+            sumsq[1] += q1
+            sumsq[2] += q2
+            sumsq[3] += q3
+            chip_sums[chip, 0] += a0
+            chip_sums[chip, 1] += a1
+            chip_sums[chip, 2] += a2
+            chip_sums[chip, 3] += a3
+            chip_ndvi_sumsq[chip] += q0
+            texture[0] += grad
+            texture[1] += pairs
+            chip_texture[chip, 0] += grad
+            chip_texture[chip, 1] += pairs
     return implausible
-
-
-_NONE_BOOL = np.zeros((0, 0), dtype=np.bool_)
-_NONE_U8 = np.zeros((0, 0), dtype=np.uint8)
 
 
 @dataclass
 class StripResult:
-    """One strip classified: class codes, the uint8 indices raster, and the count of implausible reflectances."""
+    """One strip classified: class codes, the mask assets' and the indices raster's bytes, and the count of
+    implausible reflectances (above 1.5 where every band has data)."""
 
     classes: np.ndarray  # uint8 class codes
+    masks: np.ndarray  # (4, h, w) uint8, MASK_NAMES
     index_bytes: np.ndarray  # (2, h, w) uint8: NDVI, NBR as 1 + round((index + 1) * 127); 0 where not clear
     implausible: int = 0
 
@@ -292,11 +328,6 @@ class StripResult:
     def clear(self) -> np.ndarray:
         out: np.ndarray = self.classes > SHADOW
         return out
-
-
-def masks_of(classes: np.ndarray) -> dict[str, np.ndarray]:
-    """The uint8 mask assets of class codes: cloud (1 cloud, 2 shadow), water/snow/burn (1 yes; 255 not clear)."""
-    return {name: lut[classes] for name, lut in MASK_LUTS.items()}
 
 
 def decode_index(raw: np.ndarray) -> np.ndarray:
@@ -351,6 +382,7 @@ class OpticalAccumulator:
         shape = dn[0].shape
         chip_row = min(row_off // self.chip_px, self.chip_rows - 1)
         classes = np.empty(shape, dtype=np.uint8)
+        masks = np.empty((len(MASK_NAMES), *shape), dtype=np.uint8)
         index_bytes = np.empty((2, *shape), dtype=np.uint8)
         kernel: Any = _strip_kernel  # numba's Dispatcher type knows nothing of the signature
         implausible = kernel(
@@ -359,11 +391,13 @@ class OpticalAccumulator:
             np.asarray(offset, dtype=np.float32),
             np.asarray([0.0 if v is None else v for v in nodata], dtype=np.float64),
             np.asarray([v is not None for v in nodata], dtype=np.bool_),
-            _NONE_BOOL if invalid is None else invalid.astype(np.bool_, copy=False),
-            _NONE_U8 if scl is None else scl.astype(np.uint8, copy=False),
-            _NONE_BOOL if cloud_mask is None else cloud_mask.astype(np.bool_, copy=False),
+            np.zeros(shape, np.uint8) if invalid is None else invalid.astype(np.uint8, copy=False),
+            np.zeros(shape, np.uint8) if scl is None else scl.astype(np.uint8, copy=False),
+            np.zeros(shape, np.uint8) if cloud_mask is None else cloud_mask.astype(np.uint8, copy=False),
+            0 if scl is not None else (1 if cloud_mask is not None else 2),
             self.chip_px,
             classes,
+            masks,
             index_bytes,
             self.chip_counts[chip_row],
             self.hist,
@@ -374,7 +408,7 @@ class OpticalAccumulator:
             self.texture,
             self.chip_texture[chip_row],
         )
-        return StripResult(classes=classes, index_bytes=index_bytes, implausible=int(implausible))
+        return StripResult(classes=classes, masks=masks, index_bytes=index_bytes, implausible=int(implausible))
 
     # -- results -------------------------------------------------------------------------------------------
     @property
