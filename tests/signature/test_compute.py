@@ -184,12 +184,12 @@ def test_partial_nodata_counts_in_valid_fraction(tmp_path: Path) -> None:
     assert p["signature:vegetation_fraction"] == pytest.approx(1.0, abs=0.001)
 
 
-def test_s1_water_by_otsu(tmp_path: Path) -> None:
+def test_s1_water_by_minimum_error_threshold(tmp_path: Path) -> None:
     water = np.zeros(SHAPE, bool)
     water[:60] = True
     sig = compute_signature(s1_item(tmp_path, "S1-A", water, when=WHEN), chip_pixels=64)
     p = sig.properties
-    assert p["signature:water_method"] == "otsu"
+    assert p["signature:water_method"] == "minimum-error"
     assert -20 < p["signature:water_threshold_db"] < -11
     assert p["signature:water_fraction"] == pytest.approx(0.3, abs=0.01)
     assert p["signature:vv_mean_db"] == pytest.approx(0.3 * -22 + 0.7 * -9, abs=0.1)
@@ -203,8 +203,14 @@ def test_s1_without_water_uses_the_fixed_threshold() -> None:
     assert water_threshold(land) == (FALLBACK_VV_THRESHOLD_DB, "fixed")
     both = np.concatenate([land, rng.normal(-22, 1.5, 3000)])
     threshold, method = water_threshold(both)
-    assert method == "otsu"
+    assert method == "minimum-error"
     assert -19 < threshold < -12
+    # sand (or wet snow) around -17.5 dB and a little water: the threshold sits between them, not in the sand
+    sand = np.concatenate([rng.normal(-17.5, 1.5, 10000), rng.normal(-23.5, 1.2, 300)])
+    threshold, method = water_threshold(sand)
+    assert method == "minimum-error"
+    assert -22.5 < threshold < -20
+    assert (sand < threshold).mean() < 0.06
 
 
 def test_s1_wrong_scale_is_refused(tmp_path: Path) -> None:

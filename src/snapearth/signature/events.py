@@ -10,8 +10,8 @@ Pixel rules, each observation against the reference:
   the same orbit with a backscatter drop >= 3 dB (radar); a pixel that was water in the same season of
   another year is seasonal water (rice, wetlands), not a flood;
 - snow: snow now, not snow in the reference;
-- wildfire: the char signature now (NBR < -0.1, dark NIR) and dNBR = NBR_ref - NBR >= 0.1; severity by the
-  mean dNBR, Key & Benson classes (0.10 low, 0.27 moderate-low, 0.44 moderate-high, 0.66 high);
+- wildfire: the char signature now (the burn mask: NBR < -0.15, dark NIR) and dNBR = NBR_ref - NBR >= 0.1;
+  severity by the mean dNBR, Key & Benson classes (0.10 low, 0.27 moderate-low, 0.44 moderate-high, 0.66 high);
 - harvest / deforestation: NDVI falls from >= 0.5 to < 0.35 (not water, snow or burned). A pixel whose record
   shows bare soil (NDVI < 0.3) earlier and vegetation (NDVI >= 0.4) in the last 60 days is cultivated: harvest;
   one green in every earlier observation (at least three, over >= 120 days: longer than a crop stays green)

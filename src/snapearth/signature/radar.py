@@ -1,48 +1,81 @@
-"""Sentinel-1 water: Otsu's threshold on the VV backscatter histogram, with a fixed fallback.
+"""Sentinel-1 water: a minimum-error threshold on the VV backscatter histogram, with a fixed fallback.
 
-Open water is a specular reflector (VV sigma0 around -20 dB and below), land a diffuse one (-15..-5 dB).
-GRD products are already multi-looked (ENL ~4.4); a further boxcar would erase rivers and paddies a pixel or
-two wide, so pixels are thresholded as they are. Wet snow and slopes facing away from the radar are as dark
-as water: VV alone cannot tell them apart (``events`` never takes radar water on snow for a flood).
-Otsu's threshold is kept only when the histogram really is bimodal in that range; otherwise the commonly
-used fixed threshold applies (e.g. UN-SPIDER's recommended practice uses about -18 dB on VV).
+Open water is a specular reflector (VV sigma0 around -20 dB and below), land a diffuse one (-15..-5 dB). But the
+darkest land is not far from water: dry sand and wet snow sit around -17 dB, and a scene's water is often a small
+share of it. Otsu's threshold (equal-variance classes, biased towards the larger one) then splits the land's own
+modes or lands inside the sand/snow mode; so the threshold is Kittler & Illingworth's minimum-error threshold (two
+Gaussian classes of their own sizes and variances), computed on the darker half of the image (the pixels below its
+median backscatter: the water and the darkest land, not the bright land modes), then on the whole histogram if
+that gives no valley. It is kept when it falls between open water (about -23 dB and below) and land (about -16 dB
+and up; a valley above that is taken at -16 dB when no pixel lies in between) and both classes are real (water at
+least 0.5 % of the pixels, class means more than 5 dB apart); otherwise the fixed threshold applies: -20 dB on VV
+(water stays below it at C band; the -18 dB often used takes half of the sand and wet snow for water).
+
+GRD products are already multi-looked (ENL ~4.4); a further boxcar would erase rivers and paddies a pixel or two
+wide, so pixels are thresholded as they are. Wet snow and slopes facing away from the radar are as dark as water:
+VV alone cannot tell them apart (``events`` never takes radar water on snow for a flood).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-FALLBACK_VV_THRESHOLD_DB = -18.0
-OTSU_RANGE_DB = (-24.0, -15.0)
+FALLBACK_VV_THRESHOLD_DB = -20.0
+THRESHOLD_RANGE_DB = (-23.0, -16.0)  # between open water (-23 dB and below) and land (-16 dB and up)
 _HIST_RANGE = (-35.0, 5.0)
 _BINS = 400
+_MIN_CLASS = 20  # pixels in each class for a variance to mean something
 
 
-def otsu_threshold(values: np.ndarray) -> float | None:
-    """Otsu's threshold of ``values`` (dB), or None when there are too few values."""
+def minimum_error_threshold(values: np.ndarray) -> float | None:
+    """Kittler & Illingworth's minimum-error threshold of ``values`` (dB), or None (too few values, no valley)."""
     finite = values[np.isfinite(values)]
     if finite.size < 100:
         return None
     hist, edges = np.histogram(np.clip(finite, *_HIST_RANGE), bins=_BINS, range=_HIST_RANGE)
     centers = (edges[:-1] + edges[1:]) / 2
-    weight = hist.astype(np.float64)
-    w0 = np.cumsum(weight)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(weight * centers)
-    mean0 = np.divide(m0, w0, out=np.zeros_like(m0), where=w0 > 0)
-    mean1 = np.divide(m0[-1] - m0, w1, out=np.zeros_like(m0), where=w1 > 0)
-    between = w0 * w1 * (mean0 - mean1) ** 2
-    return float(edges[int(np.argmax(between)) + 1])
+    h = hist.astype(np.float64)
+    n0 = np.cumsum(h)
+    total = n0[-1]
+    n1 = total - n0
+    s0 = np.cumsum(h * centers)
+    q0 = np.cumsum(h * centers**2)
+    ok = (n0 >= _MIN_CLASS) & (n1 >= _MIN_CLASS)
+    if not ok.any():
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m0 = s0 / n0
+        m1 = (s0[-1] - s0) / n1
+        v0 = q0 / n0 - m0**2
+        v1 = (q0[-1] - q0) / n1 - m1**2
+        p0, p1 = n0 / total, n1 / total
+        # J(t) = 1 + 2 [P0 ln s0 + P1 ln s1] - 2 [P0 ln P0 + P1 ln P1]  (variances floored at a bin width)
+        floor = ((_HIST_RANGE[1] - _HIST_RANGE[0]) / _BINS) ** 2
+        cost = p0 * np.log(np.maximum(v0, floor)) + p1 * np.log(np.maximum(v1, floor))
+        cost -= 2 * (p0 * np.log(p0) + p1 * np.log(p1))
+    cost = np.where(ok & np.isfinite(cost), cost, np.inf)
+    best = int(np.argmin(cost))
+    if not np.isfinite(cost[best]):
+        return None
+    return float(edges[best + 1])
 
 
 def water_threshold(vv_db: np.ndarray) -> tuple[float, str]:
-    """(threshold in dB, method): Otsu when it falls in the plausible water/land valley, else the fallback."""
+    """(threshold in dB, method): the minimum-error threshold when it separates real classes, else the fallback."""
     finite = vv_db[np.isfinite(vv_db)]
-    threshold = otsu_threshold(finite)
-    if threshold is not None and OTSU_RANGE_DB[0] <= threshold <= OTSU_RANGE_DB[1]:
+    if finite.size < 100:
+        return FALLBACK_VV_THRESHOLD_DB, "fixed"
+    darker = finite[finite < np.median(finite)]
+    for sample in (darker, finite):
+        threshold = minimum_error_threshold(sample)
+        if threshold is not None and threshold > THRESHOLD_RANGE_DB[1]:
+            # a valley above the range is kept (at the range's top) when it is empty down to there
+            gap = (finite >= THRESHOLD_RANGE_DB[1]) & (finite < threshold)
+            threshold = THRESHOLD_RANGE_DB[1] if gap.mean() < 0.005 else None
+        if threshold is None or threshold < THRESHOLD_RANGE_DB[0]:
+            continue
         low = finite[finite < threshold]
         high = finite[finite >= threshold]
-        # Both modes must be real: a water class of at least 0.5% and well separated means (> 5 dB).
         if low.size >= 0.005 * finite.size and high.size and float(high.mean() - low.mean()) > 5.0:
-            return threshold, "otsu"
+            return threshold, "minimum-error"
     return FALLBACK_VV_THRESHOLD_DB, "fixed"
