@@ -173,3 +173,23 @@ def test_crop_calendar_harvests_are_in_the_truth(scenario: Scenario, tmp_path: P
         before = surface_on(model, start - dt.timedelta(days=10)).green[area].mean()
         after = surface_on(model, end + dt.timedelta(days=3)).green[area].mean()
         assert before > 0.1 > after, ev["id"]
+
+
+def test_a_paddy_is_water_in_the_truth_where_the_water_shows(scenario: Scenario) -> None:
+    model = place_model(scenario, "niamey")
+    rice = model.ground.cover == Cover.RICE
+    assert rice.sum() > 20
+    # January: paddies ~60 % under water between bright sand, they reflect like dim sand; late April: ~90 %
+    for day, shows in ((dt.date(2024, 1, 1), False), (dt.date(2024, 4, 30), True)):
+        surface = surface_on(model, day)
+        mndwi = _index(surface.reflectance, "B03", "B11")[rice]
+        water = surface.state[rice] == State.WATER
+        if shows:
+            assert water.mean() > 0.9
+            assert np.median(mndwi) > 0
+        else:
+            assert water.mean() < 0.1
+            assert np.median(mndwi) < -0.1
+        # the backscatter model renders a paddy at least half under water as open water: so does the radar truth
+        assert (surface.sar_class[rice] == 0).mean() > 0.9
+        assert (surface.radar_state[rice] == State.WATER).mean() > 0.9

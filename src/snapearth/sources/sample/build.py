@@ -199,7 +199,7 @@ def render_task(scenario: Scenario, model: PlaceModel, task: Task, out: Path) ->
         )
         prod.write_png(folder / "thumbnail.png", _thumbnail((q * 255).astype(np.uint8), 64))
         item = prod.s1_item(p, grid)
-        state = surface.state
+        state = surface.radar_state
     truth_rel = f"scenes/{item_id}.tif"
     prod.write_geotiff(out / "truth" / truth_rel, state, grid.epsg, grid.transform(1), nodata=0)
     prod.dump_json(folder / f"{item_id}.json", item)

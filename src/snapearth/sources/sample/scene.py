@@ -41,7 +41,7 @@ class State(IntEnum):
     NODATA = 0
     VEGETATION = 1  # green cover >= 40 %
     NOT_VEGETATED = 2  # soil, rock, urban, stubble, dry or sparse vegetation
-    WATER = 3  # permanent water
+    WATER = 3  # permanent water; a flooded paddy or wetland where the open water shows (see ``surface_on``)
     FLOOD = 4  # water where there is usually none
     SNOW = 5  # snow or ice
     BURNED = 6
@@ -351,10 +351,11 @@ class Surface:
     """The ground on a date, before the atmosphere: spectra mixing weights and the truth state."""
 
     reflectance: np.ndarray  # float32 (8, n, n) surface reflectance, before clouds
-    state: np.ndarray  # uint8 State (surface part: VEGETATION..BURNED)
+    state: np.ndarray  # uint8 State (surface part: VEGETATION..BURNED), what the optical pixel shows
     green: np.ndarray  # float32 green fraction
     events: dict[str, float]  # event id -> share of the image affected on this date
     sar_class: np.ndarray  # uint8 backscatter class (see SAR_DB)
+    radar_state: np.ndarray  # uint8 State as the radar shows it: water wherever ``sar_class`` is open water
 
 
 # SAR classes and their sigma0 (VV, VH) in dB at ~35 degrees incidence.
@@ -454,6 +455,12 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
         veg_spec = np.where(flowering[None], SPECTRA["rapeseed_flower"][:, None, None], veg_spec)
     soil_w = np.clip(1 - green - dry - wet, 0, 1)
     refl = green * veg_spec + dry * SPECTRA["dry"][:, None, None] + wet * SPECTRA["water"][:, None, None] + soil_w * bg
+    # A partly flooded pixel (paddy, wetland) shows as water where the open water covers at least half of it *and*
+    # makes at least half of its green reflectance (B03, the band where water is brightest against land; the mix
+    # is linear, texture and illumination scale every part alike). Water is dark: a paddy 60 % under water between
+    # bright sand or soil reflects like dim sand or a built-up surface in every band, and no one can call it water
+    # from the image; against sand the open water has to cover ~80 % of the pixel, against soil ~70 %.
+    shows_water = (wet >= 0.5) & (wet * SPECTRA["water"][1] >= 0.5 * refl[1])
     refl = np.where((cover == Cover.WATER)[None], SPECTRA["water"][:, None, None], refl)
     refl = np.where((cover == Cover.GLACIER)[None], SPECTRA["ice"][:, None, None], refl)
     refl = refl * model.texture
@@ -470,11 +477,14 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
         refl = np.where(flood[None], 0.95 * SPECTRA["flood"][:, None, None] * model.texture + 0.05 * refl, refl)
 
     state = np.where(green >= 0.4, State.VEGETATION, State.NOT_VEGETATED).astype(np.uint8)
-    state[(wet >= 0.5)] = State.WATER
-    state[cover == Cover.WATER] = State.WATER
-    state[burn_w > 0.5] = State.BURNED
-    state[snow] = State.SNOW  # under a forest canopy too: a third of the pixel is snow, NDSI says snow
-    state[flood] = State.FLOOD
+    radar_state = state.copy()
+    state[shows_water] = State.WATER
+    radar_state[wet >= 0.5] = State.WATER  # the backscatter model makes such a pixel open water (SAR class 0)
+    for st in (state, radar_state):
+        st[cover == Cover.WATER] = State.WATER
+        st[burn_w > 0.5] = State.BURNED
+        st[snow] = State.SNOW  # under a forest canopy too: a third of the pixel is snow, NDSI says snow
+        st[flood] = State.FLOOD
 
     sar = np.full((n, n), 3, np.uint8)
     sar[np.isin(cover, [int(c) for c in FORESTS]) & ~cleared] = 2
@@ -486,7 +496,7 @@ def surface_on(model: PlaceModel, day: dt.date) -> Surface:
     sar[(cover == Cover.WATER) | (wet >= 0.5)] = 0
     sar[flood] = 0
     sar[flood & (cover == Cover.URBAN)] = 8
-    return Surface(refl.astype(np.float32), state, green.astype(np.float32), events, sar)
+    return Surface(refl.astype(np.float32), state, green.astype(np.float32), events, sar, radar_state)
 
 
 @dataclass
