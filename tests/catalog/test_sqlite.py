@@ -15,6 +15,7 @@ import pytest
 
 from snapearth.catalog import SearchRequest, open_catalog
 from snapearth.catalog.aggregation import geohash
+from snapearth.catalog.base import Refusal
 from snapearth.catalog.sqlite import SQLiteCatalog, path_from_url
 from snapearth.errors import InvalidInputError
 from tests.catalog.items import collections, event_item, generated_item
@@ -363,3 +364,64 @@ def test_cql2_beyond_pgstac(tmp_path: Path) -> None:
     arithmetic = {"op": ">", "args": [{"op": "*", "args": [{"property": "eo:cloud_cover"}, 2]}, 70]}
     assert ids(arithmetic) == {"S2-GEN-05"}  # 8 * 5 = 40 -> 80 > 70
     catalog.close()
+
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE collections (id TEXT PRIMARY KEY, content TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE items (
+    rowid INTEGER PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL, datetime REAL NOT NULL,
+    start_datetime REAL NOT NULL, end_datetime REAL NOT NULL, cloud_cover REAL, platform, grid_code, relative_orbit,
+    minx REAL NOT NULL, miny REAL NOT NULL, maxx REAL NOT NULL, maxy REAL NOT NULL
+);
+CREATE TABLE items_data (
+    rowid INTEGER PRIMARY KEY, properties TEXT NOT NULL, geometry BLOB NOT NULL, body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX items_collection_id ON items (collection, id);
+CREATE VIRTUAL TABLE items_rtree USING rtree (id, minx, maxx, miny, maxy, mint, maxt, +item INTEGER);
+CREATE TABLE collection_counts (collection TEXT PRIMARY KEY, items INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema_version', '1');
+"""
+
+
+def test_a_schema_1_catalog_is_migrated_when_opened(tmp_path: Path) -> None:
+    """Catalogs written before properties moved beside the columns open, answer and keep every item whole."""
+    from snapearth.catalog.sqlite_prepare import compress, prepare_item
+
+    raw = sqlite3.connect(tmp_path / "c.db")
+    raw.executescript(SCHEMA_1)
+    items = [generated_item(i) for i in range(5)]
+    for collection in collections():
+        raw.execute("INSERT INTO collections VALUES (?, ?)", (collection["id"], orjson.dumps(collection).decode()))
+    for rowid, item in enumerate(items, start=1):
+        prepared = prepare_item(item)
+        assert not isinstance(prepared, Refusal)
+        rest = {k: v for k, v in item.items() if k not in ("properties", "geometry")}
+        raw.execute(
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rowid, prepared.collection, prepared.id, *prepared.columns),
+        )
+        raw.execute(
+            "INSERT INTO items_data VALUES (?, ?, ?, ?)",
+            (rowid, prepared.documents[0], prepared.documents[1], compress(orjson.dumps(rest))),
+        )
+        west, south, east, north = prepared.boxes[0]
+        raw.execute(
+            "INSERT INTO items_rtree VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (rowid, west, east, south, north, prepared.start, prepared.end, rowid),
+        )
+    raw.execute("INSERT INTO collection_counts VALUES ('sentinel-2-l2a', 5)")
+    raw.commit()
+    raw.close()
+
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    assert catalog.get_item("sentinel-2-l2a", items[2]["id"]) == items[2]
+    threshold = items[3]["properties"]["eo:cloud_cover"]
+    page = catalog.search(SearchRequest(filter=f"eo:cloud_cover >= {threshold}", limit=10))
+    assert {i["id"] for i in page.items} == {i["id"] for i in items if i["properties"]["eo:cloud_cover"] >= threshold}
+    assert catalog.search(SearchRequest(q=[items[4]["id"].lower()])).number_matched == 1
+    catalog.close()
+    raw = sqlite3.connect(tmp_path / "c.db")
+    assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    assert "properties" not in [column[1] for column in raw.execute("PRAGMA table_info(items_data)")]
+    raw.close()

@@ -51,11 +51,11 @@ from snapearth.catalog.search_params import (
     parse_search,
 )
 from snapearth.catalog.sqlite_cql2 import NOT_NULL_COLUMNS, CQL2Compiler, SqlExpr, property_expr
-from snapearth.catalog.sqlite_prepare import Prepared, item_from_row, prepare_item
+from snapearth.catalog.sqlite_prepare import Prepared, compress, item_from_body, item_from_row, prepare_item
 from snapearth.catalog.validate import check_collection
 from snapearth.errors import BackendError, ConflictError, InvalidInputError, NotFoundError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TOKEN_VERSION = "s1"
 # A spatial filter smaller than this (square degrees) drives the query from the R*Tree.
 _RTREE_DRIVES_BELOW = 400.0
@@ -77,13 +77,13 @@ CREATE TABLE IF NOT EXISTS items (
     minx REAL NOT NULL,
     miny REAL NOT NULL,
     maxx REAL NOT NULL,
-    maxy REAL NOT NULL
+    maxy REAL NOT NULL,
+    properties TEXT NOT NULL  -- JSON, what property filters read: beside the columns, no second lookup
 );
 CREATE TABLE IF NOT EXISTS items_data (
     rowid INTEGER PRIMARY KEY,
-    properties TEXT NOT NULL,
-    geometry BLOB NOT NULL,
-    body BLOB NOT NULL
+    geometry BLOB NOT NULL,  -- JSON, for exact spatial tests
+    body BLOB NOT NULL  -- the whole item, JSON, LZ4
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id);
 {secondary}
@@ -113,13 +113,14 @@ _SCHEMA = _SCHEMA.format(secondary="\n".join(f"{statement};" for statement in _C
 
 _INSERT_ITEM = (
     "INSERT INTO items (rowid, collection, id, datetime, start_datetime, end_datetime, cloud_cover, platform,"
-    " grid_code, relative_orbit, minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " grid_code, relative_orbit, minx, miny, maxx, maxy, properties)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_ITEM = (
     "UPDATE items SET datetime = ?, start_datetime = ?, end_datetime = ?, cloud_cover = ?, platform = ?,"
-    " grid_code = ?, relative_orbit = ?, minx = ?, miny = ?, maxx = ?, maxy = ? WHERE rowid = ?"
+    " grid_code = ?, relative_orbit = ?, minx = ?, miny = ?, maxx = ?, maxy = ?, properties = ? WHERE rowid = ?"
 )
-_UPSERT_DATA = "INSERT OR REPLACE INTO items_data (rowid, properties, geometry, body) VALUES (?, ?, ?, ?)"
+_UPSERT_DATA = "INSERT OR REPLACE INTO items_data (rowid, geometry, body) VALUES (?, ?, ?)"
 _INSERT_BOX = "INSERT INTO items_rtree (id, minx, maxx, miny, maxy, mint, maxt, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -127,18 +128,18 @@ _INSERT_BOX = "INSERT INTO items_rtree (id, minx, maxx, miny, maxy, mint, maxt, 
 _TEXT_FIELDS = ("title", "description", "keywords")
 _TEXT_EXPR = (
     "se_casei(CASE WHEN "
-    + " OR ".join(f"instr(d.properties, '\"{name}\"')" for name in _TEXT_FIELDS)
+    + " OR ".join(f"instr(i.properties, '\"{name}\"')" for name in _TEXT_FIELDS)
     + " THEN i.id || char(10) || "
-    + " || char(10) || ".join(f"coalesce(json_extract(d.properties, '$.{name}'), '')" for name in _TEXT_FIELDS)
+    + " || char(10) || ".join(f"coalesce(json_extract(i.properties, '$.{name}'), '')" for name in _TEXT_FIELDS)
     + " ELSE i.id END)"
 )  # (parsing the properties only when they can hold one of the fields: most Sentinel items have none)
 _INDEX_TEXT = (
     f"INSERT INTO items_text (rowid, text) SELECT i.rowid, {_TEXT_EXPR} FROM items AS i"
-    " JOIN items_data AS d ON d.rowid = i.rowid WHERE i.rowid > ? AND i.rowid <= ?"
+    " WHERE i.rowid > ? AND i.rowid <= ?"
 )
-# the same text for the scanned share of a free-text search (a subquery over items ``t`` and documents ``e``)
-_TEXT_EXPR_SCAN = _TEXT_EXPR.replace("i.id", "t.id").replace("d.properties", "e.properties")
-_TEXT_SCAN = "SELECT t.rowid FROM items AS t JOIN items_data AS e ON e.rowid = t.rowid"
+# the same text for the scanned share of a free-text search (a subquery over items ``t``)
+_TEXT_EXPR_SCAN = _TEXT_EXPR.replace("i.id", "t.id").replace("i.properties", "t.properties")
+_TEXT_SCAN = "SELECT t.rowid FROM items AS t"
 _RARE_MATCHES = 2_000  # fewer index matches than this: the search is driven from the index
 _SHORTEST_TRIGRAM_WORD = 3
 _TEXT_CHUNK = 50_000
@@ -259,10 +260,49 @@ class SQLiteCatalog:
         if self._uri:
             self._keepalive = conn
         try:
+            self._migrate(conn)
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise BackendError(f"catalog: cannot open {self.path}: {exc}", field="catalog") from exc
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Schema 1 -> 2: properties move from ``items_data`` to ``items`` (beside the columns that filters read),
+        and bodies become the whole item. One transaction: an interrupted migration leaves schema 1 as it was."""
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+            return  # a new file
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row is not None else SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise BackendError(
+                f"catalog: {conn.execute('PRAGMA database_list').fetchone()[2]} has schema {version}, newer than this"
+                f" SnapEarth ({SCHEMA_VERSION}): upgrade SnapEarth",
+                field="catalog",
+            )
+        if version != 1:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("ALTER TABLE items ADD COLUMN properties TEXT NOT NULL DEFAULT '{}'")
+            conn.execute(
+                "UPDATE items SET properties = (SELECT properties FROM items_data AS d WHERE d.rowid = items.rowid)"
+            )
+            rows = conn.execute(
+                "SELECT d.rowid, d.body, i.properties, d.geometry"
+                " FROM items_data AS d JOIN items AS i ON i.rowid = d.rowid"
+            )
+            bodies = [
+                (compress(orjson.dumps(item_from_row(body, properties, geometry))), rowid)
+                for rowid, body, properties, geometry in rows
+            ]
+            conn.executemany("UPDATE items_data SET body = ? WHERE rowid = ?", bodies)
+            conn.execute("ALTER TABLE items_data DROP COLUMN properties")
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     # connections ----------------------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -485,14 +525,14 @@ class SQLiteCatalog:
                     rowid = next_rowid
                     next_rowid += 1
                     pending[key] = rowid
-                    rows.append((rowid, checked.collection, checked.id, *columns))
+                    rows.append((rowid, checked.collection, checked.id, *columns, checked.documents[0]))
                     inserted += 1
                 else:
-                    updates.append((*columns, rowid))
+                    updates.append((*columns, checked.documents[0], rowid))
                     stale_boxes.append((rowid,))
                     stale_boxes.append((-rowid,))
                     updated += 1
-                data.append((rowid, *checked.documents))
+                data.append((rowid, checked.documents[1], checked.documents[2]))
                 for index, (west, south, east, north) in enumerate(checked.boxes):
                     box_id = rowid if index == 0 else -rowid
                     boxes.append((box_id, west, east, south, north, checked.start, checked.end, rowid))
@@ -536,6 +576,13 @@ class SQLiteCatalog:
 
     def refresh_indexes(self, progress: ProgressCallback | None = None) -> int:
         """Index the free text of the items a bulk load left out (in chunks, one transaction each); how many."""
+        self._conn().execute(f"PRAGMA mmap_size = {_LOAD_MMAP_BYTES}")  # it reads every document once
+        try:
+            return self._index_text(progress)
+        finally:
+            self._conn().execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+
+    def _index_text(self, progress: ProgressCallback | None) -> int:
         done = 0
         while True:
             with self._transaction() as conn:
@@ -580,7 +627,7 @@ class SQLiteCatalog:
         row = (
             self._conn()
             .execute(
-                "SELECT d.body, d.properties, d.geometry FROM items AS i JOIN items_data AS d ON d.rowid = i.rowid"
+                "SELECT d.body FROM items AS i JOIN items_data AS d ON d.rowid = i.rowid"
                 " WHERE i.collection = ? AND i.id = ?",
                 (collection_id, item_id),
             )
@@ -589,7 +636,7 @@ class SQLiteCatalog:
         if row is None:
             self.get_collection(collection_id)  # a missing collection is its own error
             raise NotFoundError(f"item {item_id!r} is not in collection {collection_id!r}", field="item")
-        return item_from_row(row[0], row[1], row[2])
+        return item_from_body(row[0])
 
     def delete_item(self, collection_id: str, item_id: str) -> None:
         with self._transaction() as conn:
@@ -696,9 +743,9 @@ class SQLiteCatalog:
             for start in range(0, len(rowids), 500):
                 chunk = rowids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                sql = f"SELECT rowid, body, properties, geometry FROM items_data WHERE rowid IN ({marks})"
-                for rowid, body, properties, geometry in conn.execute(sql, chunk):
-                    found[rowid] = item_from_row(body, properties, geometry)
+                sql = f"SELECT rowid, body FROM items_data WHERE rowid IN ({marks})"
+                for rowid, body in conn.execute(sql, chunk):
+                    found[rowid] = item_from_body(body)
         return [found[rowid] for rowid in rowids]
 
     def iter_items(self, request: SearchRequest) -> Iterator[Item]:

@@ -63,7 +63,7 @@ def property_expr(name: str) -> SqlExpr:
         return SqlExpr("d.geometry", "geometry")
     if name.startswith(("assets.", "links.")) or name in ("bbox", "assets", "links"):
         raise InvalidInputError(f"filter: property {name!r} is not queryable (item properties only)", field="filter")
-    return SqlExpr("json_extract(d.properties, ?)", params=[json_path(name)])
+    return SqlExpr("json_extract(i.properties, ?)", params=[json_path(name)])
 
 
 class CQL2Compiler:
@@ -266,20 +266,20 @@ class CQL2Compiler:
         path, literal = json_path(name), orjson.dumps(right).decode()
         contains = (
             "NOT EXISTS (SELECT 1 FROM json_each(?) b"
-            " WHERE b.value NOT IN (SELECT value FROM json_each(d.properties, ?)))"
+            " WHERE b.value NOT IN (SELECT value FROM json_each(i.properties, ?)))"
         )
         contained = (
-            "NOT EXISTS (SELECT 1 FROM json_each(d.properties, ?) a"
+            "NOT EXISTS (SELECT 1 FROM json_each(i.properties, ?) a"
             " WHERE a.value NOT IN (SELECT value FROM json_each(?)))"
         )
-        is_array = "json_type(d.properties, ?) = 'array'"
+        is_array = "json_type(i.properties, ?) = 'array'"
         if op == "a_contains":
             return SqlExpr(f"({is_array} AND {contains})", "bool", [path, literal, path])
         if op == "a_containedby":
             return SqlExpr(f"({is_array} AND {contained})", "bool", [path, path, literal])
         if op == "a_overlaps":
             overlaps = (
-                "EXISTS (SELECT 1 FROM json_each(d.properties, ?) a WHERE a.value IN (SELECT value FROM json_each(?)))"
+                "EXISTS (SELECT 1 FROM json_each(i.properties, ?) a WHERE a.value IN (SELECT value FROM json_each(?)))"
             )
             return SqlExpr(f"({overlaps})", "bool", [path, literal])
         return SqlExpr(f"({is_array} AND {contains} AND {contained})", "bool", [path, literal, path, path, literal])

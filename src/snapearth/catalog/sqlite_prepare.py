@@ -216,6 +216,12 @@ def _prepare_lines(
 _BLANK = frozenset(b" \t\r\n")
 
 
+def item_from_body(body: bytes) -> Item:
+    """The item back from its stored body (the whole item)."""
+    document: Item = orjson.loads(decompress(body))
+    return document
+
+
 def item_from_row(body: bytes, properties: str, geometry: bytes) -> Item:
     """The item back from its stored documents.
 
