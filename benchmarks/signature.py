@@ -6,7 +6,9 @@
 1. Accuracy on a sample archive (``snapearth sample build``; ``--archive`` reuses a built one): loads it into a
    fresh SQLite catalog, runs ``enrich`` (the Dask runner, what ``snapearth enrich`` runs), then compares with
    ``truth/``: IoU of the cloud, water, snow and burn masks (micro-averaged over scenes, at the masks' own 20 m-class
-   resolution, truth downsampled by 2x2 majority; also at the truth's resolution, masks upsampled), per-scene
+   resolution, truth downsampled by 2x2 majority: a block split 2-2 has no majority and is not scored; the same with
+   such ties counted as truth is kept as ``at_mask_resolution_ties_as_truth``; also at the truth's resolution, masks
+   upsampled), per-scene
    fraction errors, and event precision/recall (same type, geometry within 1 km, dates overlapping within 16 days).
 2. Real labelled data: the BigEarthNet example patches shipped in the ``bigearthnet-common`` wheel (6 Sentinel-2
    L2A patches, 120 x 120 px, CORINE labels; no SCL, so the spectral cloud detector runs): agreement of our
@@ -90,6 +92,12 @@ def mask_accuracy(items: list[dict[str, Any]], truth_dir: Path) -> dict[str, Any
     manifest = json.loads((truth_dir / "manifest.json").read_text())
     scenes = {s["item_id"]: s for s in manifest["scenes"]}
     coarse = {k: IoU() for k in ("cloud", "shadow", "water", "snow", "burn", "s1_water")}
+    ties = {k: IoU() for k in coarse}  # 2-2 blocks scored as truth (the definition used before 2026-11-25)
+
+    def add(key: str, mine: np.ndarray, share: np.ndarray, where: np.ndarray) -> None:
+        coarse[key].add(mine, share > 0.5, where & (share != 0.5))
+        ties[key].add(mine, share >= 0.5, where)
+
     fine = {k: IoU() for k in ("cloud", "water", "snow", "burn")}
     for item in items:
         scene = scenes.get(item["id"])
@@ -107,14 +115,14 @@ def mask_accuracy(items: list[dict[str, Any]], truth_dir: Path) -> dict[str, Any
         share = {name: _block_share(_truth_binary(state, codes), factor) for name, codes in _TRUTH_CODES.items()}
         if "cloud" not in masks:  # Sentinel-1
             observed = masks["water"] != 255
-            coarse["s1_water"].add(masks["water"] == 1, share["water"] >= 0.5, observed & (share["valid"] >= 0.5))
+            add("s1_water", masks["water"] == 1, share["water"], observed & (share["valid"] >= 0.5))
             continue
         valid = (masks["cloud"] != 255) & (share["valid"] >= 0.5)
-        coarse["cloud"].add(masks["cloud"] == 1, share["cloud"] >= 0.5, valid)
-        coarse["shadow"].add(masks["cloud"] == 2, share["shadow"] >= 0.5, valid)
+        add("cloud", masks["cloud"] == 1, share["cloud"], valid)
+        add("shadow", masks["cloud"] == 2, share["shadow"], valid)
         both_clear = (masks["water"] != 255) & (share["clear"] >= 0.5)
         for key, truth_key in (("water", "water"), ("snow", "snow"), ("burn", "burned")):
-            coarse[key].add(masks[key] == 1, share[truth_key] >= 0.5, both_clear)
+            add(key, masks[key] == 1, share[truth_key], both_clear)
         # at the truth's resolution: our masks upsampled (nearest)
         up = {
             k: np.kron(v, np.ones((factor, factor), v.dtype))[: state.shape[0], : state.shape[1]]
@@ -128,6 +136,7 @@ def mask_accuracy(items: list[dict[str, Any]], truth_dir: Path) -> dict[str, Any
         fine["burn"].add(up["burn"] == 1, _truth_binary(state, (6,)), clear_f)
     return {
         "at_mask_resolution": {k: v.result() for k, v in coarse.items()},
+        "at_mask_resolution_ties_as_truth": {k: v.result() for k, v in ties.items()},
         "at_truth_resolution": {k: v.result() for k, v in fine.items()},
     }
 
