@@ -1,10 +1,13 @@
 """The embedded catalog: one SQLite file (stdlib), WAL, an R*Tree over space and time, keyset paging.
 
-Layout: ``items`` keeps the searchable fields as columns (indexed datetime, collection, cloud cover) and the
-item itself as three JSON texts (properties, geometry, the rest), so property filters parse only the small
-properties document. ``items_rtree`` holds one or two boxes per item (two when a footprint straddles the
-antimeridian) in (lon, lat, time); a spatial search asks the R*Tree first, then tests the exact geometry.
-Writes go in one transaction per batch: a batch is in the file whole or not at all.
+Layout (schema 2): ``items`` keeps the searchable fields as columns (indexed datetime, collection, cloud cover,
+platform, grid code, orbit) and, beside them, the properties as JSON text, so a filter on any property reads one
+row; ``items_data`` holds the geometry (JSON, for exact spatial tests) and the whole item (JSON, LZ4) that searches
+return. ``items_rtree`` holds one or two boxes per item (two when a footprint straddles the antimeridian) in
+(lon, lat, time); a spatial search asks the R*Tree first, then tests the exact geometry. ``items_text`` is a
+trigram FTS5 index of the free text (``q``). Writes go in one transaction per batch: a batch is in the file whole
+or not at all. A bulk load into an empty file builds the secondary indexes once at the end, writes with a rollback
+journal, and leaves the free-text index to ``refresh_indexes``.
 """
 
 from __future__ import annotations
