@@ -7,6 +7,7 @@ with the reason; nothing is written next to the item when it fails.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,12 @@ def _round(value: float, digits: int = 6) -> float | None:
     return None if not math.isfinite(value) else round(float(value), digits)
 
 
+@functools.lru_cache(maxsize=32)
+def _to_wgs84(crs_wkt: str) -> Transformer:
+    """A grid CRS -> WGS84 transformer (building one costs ~1 ms; a catalog has few CRSs)."""
+    return Transformer.from_crs(crs_wkt, "EPSG:4326", always_xy=True)
+
+
 def _chip_bbox(grid: Grid, row: int, col: int, chip_pixels: int, to_wgs84: Transformer) -> list[float]:
     t = grid.transform
     x0, y0 = t * (col * chip_pixels, row * chip_pixels)
@@ -223,7 +230,7 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
     props[PREFIX + "version"] = SIGNATURE_VERSION
     features = _optical_features(acc.counts, acc.sums, acc.sumsq, acc.texture, when)
     vector = optical_vector(features)
-    to_wgs84 = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    to_wgs84 = _to_wgs84(grid.crs.to_wkt())
     chips = []
     for r in range(chip_rows):
         for c in range(chip_cols):
@@ -402,7 +409,7 @@ def _radar(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) -> I
     }
     if whole[5]:
         props[PREFIX + "vh_mean_db"] = _round(features["vh_mean"], 3)
-    to_wgs84 = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    to_wgs84 = _to_wgs84(grid.crs.to_wkt())
     chips = []
     for r in range(chip_rows):
         for c in range(chip_cols):

@@ -219,7 +219,8 @@ class RasterSink:
             levels.append(level)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.tif")
         try:
-            tmp.write_bytes(self._tiff(levels))
+            with tmp.open("wb") as f:
+                f.writelines(self._tiff(levels))
             tmp.replace(self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -258,7 +259,8 @@ class RasterSink:
             entries.extend(geotiff_tags(self.grid))
         return entries
 
-    def _tiff(self, levels: list[_Level]) -> bytes:
+    def _tiff(self, levels: list[_Level]) -> list[bytes]:
+        """The file, as chunks to write one after the other."""
         n_tiles = [sum(len(b) for b in level.tiles) for level in levels]
         # IFD sizes do not depend on the offsets' values: lay the IFDs out with placeholder offsets first
         sizes = []
@@ -276,18 +278,19 @@ class RasterSink:
                 data_at += len(tile)
         if data_at >= 2**32:
             raise ValueError(f"{self.path.name}: {data_at} bytes, too large for a classic TIFF")
-        out = bytearray(b"II*\x00" + struct.pack("<I", 8))
+        out = [b"II*\x00" + struct.pack("<I", 8)]
+        start = 8
         for i, level in enumerate(levels):
-            start = len(out)
             ifd = bytearray(_ifd(self._entries(level, i, offsets[i]), start))
             if i + 1 < len(levels):  # the next-IFD pointer sits right after the entries
                 n_entries = struct.unpack_from("<H", ifd, 0)[0]
                 struct.pack_into("<I", ifd, 2 + 12 * n_entries, start + sizes[i])
-            out += ifd + b"\x00" * (sizes[i] - len(ifd))
+            out.append(bytes(ifd) + b"\x00" * (sizes[i] - len(ifd)))
+            start += sizes[i]
         for i in reversed(range(len(levels))):
             for band in levels[i].tiles:
-                out += b"".join(band)
-        return bytes(out)
+                out.extend(band)
+        return out
 
 
 def mask_asset(path: Path, role: str, title: str, description: str) -> dict[str, Any]:

@@ -156,6 +156,7 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
     nodata: np.ndarray,
     has_nodata: np.ndarray,
     invalid: np.ndarray,
+    has_invalid: int,
     scl: np.ndarray,
     cloud: np.ndarray,
     mode: int,
@@ -176,6 +177,7 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
     n_chips = chip_counts.shape[0]
     use_scl = mode == 0
     use_cloud = mode == 1
+    use_invalid = has_invalid != 0
     limit = IMPLAUSIBLE_REFLECTANCE
     # scalars, not arrays, in the loops (and into inlined helpers: array arguments cost reference counting)
     s02, s03, s04, s08, s11, s12 = scale[0], scale[1], scale[2], scale[3], scale[4], scale[5]
@@ -204,8 +206,10 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
                 (d02 - d02 == 0) & (d03 - d03 == 0) & (d04 - d04 == 0) & (d08 - d08 == 0) & (d11 - d11 == 0)
                 & (d12 - d12 == 0)
                 & (d02 != n02) & (d03 != n03) & (d04 != n04) & (d08 != n08) & (d11 != n11) & (d12 != n12)
-                & (inv_row[j] == 0)
             )  # fmt: skip
+        if use_invalid:
+            for j in range(width):
+                ok_row[j] = ok_row[j] & (inv_row[j] == 0)
         for j in range(width):  # reflectances above 1.5 where every band has data: a wrong scale
             r02 = np.float32(x02[j]) * s02 + o02
             r03 = np.float32(x03[j]) * s03 + o03
@@ -394,6 +398,8 @@ class OpticalAccumulator:
             np.asarray([0.0 if v is None else v for v in nodata], dtype=np.float64),
             np.asarray([v is not None for v in nodata], dtype=np.bool_),
             np.zeros(shape, np.uint8) if invalid is None else invalid.astype(np.uint8, copy=False),
+            0 if invalid is None else 1,
+            # placeholders (never read, so never touched: calloc'd pages cost nothing) when absent
             np.zeros(shape, np.uint8) if scl is None else scl.astype(np.uint8, copy=False),
             np.zeros(shape, np.uint8) if cloud_mask is None else cloud_mask.astype(np.uint8, copy=False),
             0 if scl is not None else (1 if cloud_mask is not None else 2),
