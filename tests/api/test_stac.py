@@ -39,6 +39,44 @@ def test_collections_and_items(stac_client: TestClient, api_archive: Archive) ->
     renders = {link["rel"]: link["href"] for link in item["links"] if link["rel"] in ("preview", "tilejson")}
     assert renders["preview"].endswith("/preview.png?rendering=truecolor")
     assert stac_client.get(renders["tilejson"]).status_code == 200
+    here = f"http://testserver/collections/{S2}/items/{api_archive.s2_ids[0]}"
+    assert [link["rel"] for link in item["links"][:4]] == ["self", "parent", "collection", "root"]
+    assert item["links"][0]["href"] == here
+    tilejsons = [link for link in item["links"] if link["rel"] == "tilejson"]
+    assert {link["href"].split("rendering=")[1] for link in tilejsons} >= {"truecolor", "falsecolor", "ndvi"}
+    assert all(link["href"].startswith(here + "/tilejson.json?") for link in tilejsons)
+    searched = stac_client.get("/search", params={"ids": api_archive.s2_ids[0]}).json()["features"][0]
+    assert searched["links"] == item["links"]
+
+
+def test_searches_see_collections_made_or_removed_elsewhere(
+    stac_client: TestClient, api_archive: Archive, backend_url: str
+) -> None:
+    """The API keeps the collection ids briefly: a miss reads the catalog again, a delete forgets them."""
+    from snapearth.catalog import open_catalog
+
+    assert stac_client.get("/search", params={"collections": S2, "limit": 1}).status_code == 200
+    catalog = open_catalog(backend_url)  # another writer of the same catalog (the CLI, a loader)
+    try:
+        collection = {**stac_client.get(f"/collections/{S2}").json(), "id": "made-elsewhere", "links": []}
+        catalog.create_collection(collection)
+    finally:
+        catalog.close()
+    assert stac_client.get("/search", params={"collections": "made-elsewhere"}).status_code == 200
+    assert stac_client.get("/collections/made-elsewhere/items").status_code == 200
+    assert stac_client.delete("/collections/made-elsewhere", headers={"X-API-Key": API_KEY}).status_code == 204
+    gone = stac_client.get("/search", params={"collections": "made-elsewhere"})
+    assert gone.status_code == 404
+    assert gone.json()["field"] == "collections"
+    assert stac_client.get("/collections/made-elsewhere/items").status_code == 404
+
+
+def test_json_responses_with_numbers_as_keys() -> None:
+    from snapearth.api.responses import JSONResponse
+
+    assert JSONResponse({"a": {1: 2}}).body == b'{"a":{"1":2}}'
+    with pytest.raises(TypeError):
+        JSONResponse({"a": object()})
 
 
 def test_files_are_served_with_range_and_confined(stac_client: TestClient) -> None:

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from threading import Lock
 from typing import Annotated, Any, Literal, cast
@@ -81,6 +82,7 @@ OWN_LINK_RELS = frozenset(
 )
 QUERYABLES_SAMPLE = 200  # items per collection read to discover its properties
 QUERYABLES_TTL_S = 60.0
+COLLECTION_IDS_TTL_S = 10.0  # searches check their collections against ids this fresh (or re-read on a miss)
 
 # JSON schemas of the properties SnapEarth items carry (STAC names); others found in the data get a schema from
 # their JSON type. ``id``/``collection``/``geometry``/``datetime`` are queryable everywhere.
@@ -159,13 +161,18 @@ def collection_links(collection_id: str, root: str) -> list[dict[str, Any]]:
     ]
 
 
+@lru_cache(maxsize=256)
+def _quoted_collection(collection_id: str) -> str:
+    return quote(collection_id)
+
+
 def item_links(item: dict[str, Any], root: str) -> list[dict[str, Any]]:
-    collection = quote(str(item.get("collection", "")))
-    here = f"{root}collections/{collection}/items/{quote(str(item['id']))}"
+    """``self`` (first: the item's URL), ``parent``, ``collection``, ``root``."""
+    collection = f"{root}collections/{_quoted_collection(str(item.get('collection', '')))}"
     return [
-        {"rel": "self", "type": GEOJSON, "href": here},
-        {"rel": "parent", "type": JSON, "href": f"{root}collections/{collection}"},
-        {"rel": "collection", "type": JSON, "href": f"{root}collections/{collection}"},
+        {"rel": "self", "type": GEOJSON, "href": f"{collection}/items/{quote(str(item['id']))}"},
+        {"rel": "parent", "type": JSON, "href": collection},
+        {"rel": "collection", "type": JSON, "href": collection},
         {"rel": "root", "type": JSON, "href": root},
     ]
 
@@ -355,7 +362,31 @@ class Queryables:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self._ids: tuple[float, tuple[str, ...], frozenset[str]] | None = None
         self._lock = Lock()
+
+    def collection_ids(self, *, fresh: bool = False) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The catalog's collection ids, in its order and as a set; read again after a while or when ``fresh``."""
+        now = time.monotonic()
+        with self._lock:
+            if not fresh and self._ids is not None and now - self._ids[0] < COLLECTION_IDS_TTL_S:
+                return self._ids[1], self._ids[2]
+        ids = tuple(c["id"] for c in self.catalog.list_collections())
+        with self._lock:
+            self._ids = (now, ids, frozenset(ids))
+        return ids, frozenset(ids)
+
+    def check_collections(self, collections: list[str] | None) -> None:
+        """Unknown collections are a 404 naming ``collections``; a miss re-reads the catalog before saying so."""
+        if not collections:
+            return
+        known = self.collection_ids()[1]
+        if all(c in known for c in collections):
+            return
+        known = self.collection_ids(fresh=True)[1]
+        unknown = [c for c in collections if c not in known]
+        if unknown:
+            raise NotFoundError(f"collections: unknown collection {unknown[0]!r}", field="collections")
 
     def of(self, collection_id: str) -> dict[str, dict[str, Any]]:
         now = time.monotonic()
@@ -378,7 +409,7 @@ class Queryables:
         return found
 
     def union(self, collection_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
-        ids = collection_ids or [c["id"] for c in self.catalog.list_collections()]
+        ids = collection_ids or self.collection_ids()[0]
         merged: dict[str, dict[str, Any]] = {name: KNOWN_QUERYABLES[name] for name in _CORE_QUERYABLES}
         for collection_id in ids:
             merged.update(self.of(collection_id))
@@ -386,6 +417,7 @@ class Queryables:
 
     def forget(self, collection_id: str | None = None) -> None:
         with self._lock:
+            self._ids = None
             if collection_id is None:
                 self._cache.clear()
             else:
@@ -485,16 +517,11 @@ class CoreClient(BaseCoreClient):
     def _decorate(self, item: dict[str, Any], root: str) -> dict[str, Any]:
         if "links" in item or "assets" in item:
             self.assets.rewrite(item, root)
-        item["links"] = item_links(item, root) + _own_links(item.get("links")) + item_render_links(item, root)
+        links = item_links(item, root)
+        links += _own_links(item.get("links"))
+        links += item_render_links(item, root, base=links[0]["href"])
+        item["links"] = links
         return item
-
-    def _check_collections(self, collections: list[str] | None) -> None:
-        if not collections:
-            return
-        known = {c["id"] for c in self.catalog.list_collections()}
-        unknown = [c for c in collections if c not in known]
-        if unknown:
-            raise NotFoundError(f"collections: unknown collection {unknown[0]!r}", field="collections")
 
     def _search(
         self,
@@ -503,7 +530,7 @@ class CoreClient(BaseCoreClient):
         post_body: dict[str, Any] | None,
         fields: FieldSelection | None = None,
     ) -> Any:
-        self._check_collections(search.collections)
+        self.queryables.check_collections(search.collections)
         self.queryables.check(search)
         page = self.catalog.search(search)
         root = base_url(request)
@@ -553,7 +580,8 @@ class CoreClient(BaseCoreClient):
 
     def item_collection(self, collection_id: str, **kwargs: Any) -> Any:  # type: ignore[override]
         request: Request = kwargs.pop("request")
-        self.catalog.get_collection(collection_id)  # 404 for an unknown collection
+        if collection_id not in self.queryables.collection_ids()[1]:
+            self.catalog.get_collection(collection_id)  # 404 for an unknown collection (or one just created)
         search = build_search({**kwargs, "collections": [collection_id]})
         return self._search(search, request, None, FieldSelection.parse(kwargs.get("fields")))
 
@@ -667,6 +695,7 @@ class TransactionsClient(BaseTransactionsClient):
     def create_collection(self, collection: Any, **kwargs: Any) -> Any:
         body = self._body(collection)
         self.catalog.create_collection(body)
+        self.queryables.forget(body["id"])
         stored = self.catalog.get_collection(body["id"])
         root = base_url(kwargs["request"])
         stored["links"] = collection_links(stored["id"], root) + _own_links(stored.get("links"))

@@ -628,29 +628,37 @@ def create_router(catalog: Catalog) -> APIRouter:
     return router
 
 
-def item_render_links(item: dict[str, Any], root: str) -> list[dict[str, Any]]:
-    """Links advertising an item's previews and tiles, for the renderings its assets allow."""
+_RenderTemplate = tuple[tuple[str, str, str, str], ...]  # (rel, type, title, href suffix) per link
+_render_templates: dict[tuple[str, ...], _RenderTemplate] = {}
+
+
+def _render_template(asset_keys: tuple[str, ...]) -> _RenderTemplate:
+    """The render links an item with these asset keys gets, as suffixes of its URL (items of a collection share one)."""
+    template = _render_templates.get(asset_keys)
+    if template is None:
+        keys = set(asset_keys)
+        entries: list[tuple[str, str, str, str]] = []
+        for rendering in RENDERINGS.values():
+            if all(key in keys for key in rendering.assets):
+                query = urlencode({"rendering": rendering.name})
+                if not entries:
+                    entries.append(("preview", "image/png", rendering.title, f"/preview.png?{query}"))
+                entries.append(("tilejson", "application/json", rendering.title, f"/tilejson.json?{query}"))
+        template = tuple(entries)
+        if len(_render_templates) < 256:  # a bounded memo: asset layouts are few
+            _render_templates[asset_keys] = template
+    return template
+
+
+def item_render_links(item: dict[str, Any], root: str, base: str | None = None) -> list[dict[str, Any]]:
+    """Links advertising an item's previews and tiles, for the renderings its assets allow.
+
+    ``base`` is the item's URL when the caller has it already (``{root}collections/{c}/items/{id}``).
+    """
     assets = item.get("assets") or {}
-    base = f"{root}collections/{quote(str(item.get('collection', '')))}/items/{quote(str(item['id']))}"
-    links: list[dict[str, Any]] = []
-    for rendering in RENDERINGS.values():
-        if all(key in assets for key in rendering.assets):
-            query = urlencode({"rendering": rendering.name})
-            if not links:
-                links.append(
-                    {
-                        "rel": "preview",
-                        "type": "image/png",
-                        "title": rendering.title,
-                        "href": f"{base}/preview.png?{query}",
-                    }
-                )
-            links.append(
-                {
-                    "rel": "tilejson",
-                    "type": "application/json",
-                    "title": rendering.title,
-                    "href": f"{base}/tilejson.json?{query}",
-                }
-            )
-    return links
+    template = _render_template(tuple(assets))
+    if not template:
+        return []
+    if base is None:
+        base = f"{root}collections/{quote(str(item.get('collection', '')))}/items/{quote(str(item['id']))}"
+    return [{"rel": rel, "type": kind, "title": title, "href": base + suffix} for rel, kind, title, suffix in template]
