@@ -184,17 +184,19 @@ def load(url: str, path: Path, server_pid: int | None, batch_size: int) -> dict[
         "--batch-size",
         str(batch_size),
     ]
-    peak_rss = peak_server = 0
+    peak_rss = peak_server = peak_tree = 0
     done = threading.Event()
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=HERE.parent)
     watched = psutil.Process(proc.pid)
 
     def sample() -> None:
-        nonlocal peak_rss, peak_server
+        nonlocal peak_rss, peak_server, peak_tree
         while not done.is_set():
             with contextlib.suppress(psutil.Error):
                 peak_rss = max(peak_rss, watched.memory_info().rss)
+                # the loader and its parsing workers together (proportional set sizes: shared pages once)
+                peak_tree = max(peak_tree, _pss_tree(proc.pid))
             if server_pid is not None:
                 peak_server = max(peak_server, _pss_tree(server_pid))
             done.wait(0.05 if server_pid is None else 0.25)
@@ -222,6 +224,7 @@ def load(url: str, path: Path, server_pid: int | None, batch_size: int) -> dict[
         "refused": summary["refused"],
         "batch_size": batch_size,
         "loader_peak_rss_mb": round(peak_rss / 2**20, 1),
+        "loader_and_workers_peak_pss_mb": round(peak_tree / 2**20, 1),
     }
     if server_pid is not None:
         result["server_peak_pss_mb"] = round(peak_server / 2**20, 1)
@@ -414,7 +417,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **TARGETS,
             "met": {
                 "load_items_per_s": loaded["items_per_s"] >= TARGETS["load_items_per_s"],
-                "loader_peak_rss_mb": loaded["loader_peak_rss_mb"] <= TARGETS["loader_peak_rss_mb"],
+                "loader_peak_rss_mb": max(loaded["loader_peak_rss_mb"], loaded["loader_and_workers_peak_pss_mb"])
+                <= TARGETS["loader_peak_rss_mb"],
                 "query_p95_ms": worst_p95 <= TARGETS["query_p95_ms"],
             },
         },
