@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import sqlite3
@@ -425,3 +426,32 @@ def test_a_schema_1_catalog_is_migrated_when_opened(tmp_path: Path) -> None:
     assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
     assert "properties" not in [column[1] for column in raw.execute("PRAGMA table_info(items_data)")]
     raw.close()
+
+
+@pytest.mark.parametrize("colliding", [False, True])
+@pytest.mark.parametrize("mode", ["insert", "ignore", "upsert"])
+def test_a_bulk_load_without_its_unique_index_still_knows_its_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, colliding: bool
+) -> None:
+    """A bulk load drops the (collection, id) index and remembers its keys: duplicates across batches are still
+    refused, skipped or replaced, even when every key hashes alike, and the index is back at the end."""
+    import snapearth.catalog.sqlite as backend
+
+    if colliding:
+        monkeypatch.setattr(backend, "hash", lambda key: 7, raising=False)
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    items = [_titled(i) for i in range(250)]
+    again = copy.deepcopy(items[10])
+    again["properties"]["title"] = "second copy"
+    report = catalog.add_items([*items, again, copy.deepcopy(items[200])], mode=mode, batch_size=100)  # type: ignore[arg-type]
+    expected = {"insert": (250, 0, 0, 2), "ignore": (250, 0, 2, 0), "upsert": (250, 2, 0, 0)}[mode]
+    assert (report.inserted, report.updated, report.skipped, len(report.refused)) == expected
+    title = catalog.get_item(again["collection"], again["id"])["properties"]["title"]
+    assert title == ("second copy" if mode == "upsert" else items[10]["properties"]["title"])
+    assert catalog.search(SearchRequest(limit=1)).number_matched == 250
+    raw = sqlite3.connect(tmp_path / "c.db")
+    assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'items_collection_id'").fetchone()[0] == 1
+    raw.close()
+    catalog.close()

@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS items_data (
     geometry BLOB NOT NULL,  -- JSON, for exact spatial tests
     body BLOB NOT NULL  -- the whole item, JSON, LZ4
 );
-CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id);
+{unique};
 {secondary}
 CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree (id, minx, maxx, miny, maxy, mint, maxt, +item INTEGER);
 -- kept in step with items in the same transactions: numberMatched of a whole collection without counting
@@ -112,7 +112,8 @@ _SECONDARY_INDEXES = {
     "items_relative_orbit": "relative_orbit",
 }
 _CREATE_SECONDARY = [f"CREATE INDEX IF NOT EXISTS {name} ON items ({on})" for name, on in _SECONDARY_INDEXES.items()]
-_SCHEMA = _SCHEMA.format(secondary="\n".join(f"{statement};" for statement in _CREATE_SECONDARY))
+_CREATE_UNIQUE = "CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id)"
+_SCHEMA = _SCHEMA.format(unique=_CREATE_UNIQUE, secondary="\n".join(f"{statement};" for statement in _CREATE_SECONDARY))
 
 _INSERT_ITEM = (
     "INSERT INTO items (rowid, collection, id, datetime, start_datetime, end_datetime, cloud_cover, platform,"
@@ -259,6 +260,8 @@ class SQLiteCatalog:
         self._lock = threading.Lock()
         self._plans: dict[str, bool] = {}  # query text -> whether its plan sorts every match
         self._bulk = False  # a bulk load is running: new items wait for ``refresh_indexes``
+        # during a bulk load (no unique index): hash of (collection, id) -> rowid(s) of the items it wrote
+        self._bulk_keys: dict[int, int | list[int]] | None = None
         conn = self._conn()
         if self._uri:
             self._keepalive = conn
@@ -470,12 +473,17 @@ class SQLiteCatalog:
         return report
 
     def _drop_secondary_indexes(self) -> bool:
-        """Drop the search indexes while the catalog is still empty (a crash leaves them to the next open)."""
+        """Drop the search indexes while the catalog is still empty (a crash leaves them to the next open).
+
+        The unique (collection, id) index goes too: a bulk load inserts ids in no order, so each would dirty a
+        random page of it; the load keeps the keys it wrote in memory instead (``_bulk_keys``), the only items
+        the catalog holds until the index is built again, once, sorted, at the end."""
         with self._transaction() as conn:
             if conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None:
                 return False
-            for name in _SECONDARY_INDEXES:
+            for name in (*_SECONDARY_INDEXES, "items_collection_id"):
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
+        self._bulk_keys = {}
         return True
 
     def _rollback_journal(self) -> bool:
@@ -495,8 +503,10 @@ class SQLiteCatalog:
 
     def _create_secondary_indexes(self) -> None:
         with self._transaction() as conn:
+            conn.execute(_CREATE_UNIQUE)
             for statement in _CREATE_SECONDARY:
                 conn.execute(statement)
+        self._bulk_keys = None
 
     def _write_batch(self, batch: list[Prepared], mode: LoadMode, report: LoadReport) -> None:
         rows: list[tuple[Any, ...]] = []
@@ -507,6 +517,11 @@ class SQLiteCatalog:
         inserted = updated = skipped = 0
         refused: list[Refusal] = []
         max_before = max_after = 0.0
+        if mode == "upsert":  # an item given twice in one batch: its last copy replaces the first
+            last = {(checked.collection, checked.id): index for index, checked in enumerate(batch)}
+            if len(last) < len(batch):
+                updated += len(batch) - len(last)
+                batch = [item for index, item in enumerate(batch) if last[(item.collection, item.id)] == index]
         with self._transaction() as conn:
             existing = self._existing_rowids(conn, batch)
             next_rowid = (conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0) + 1
@@ -543,6 +558,8 @@ class SQLiteCatalog:
                 conn.executemany("DELETE FROM items_rtree WHERE id = ?", stale_boxes)
             if rows:
                 conn.executemany(_INSERT_ITEM, rows)
+                if self._bulk_keys is not None:
+                    self._remember_keys(self._bulk_keys, rows)
             if updates:
                 conn.executemany(_UPDATE_ITEM, updates)
             if data:
@@ -600,8 +617,9 @@ class SQLiteCatalog:
             if progress is not None:
                 progress(max(added, 0))
 
-    @staticmethod
-    def _existing_rowids(conn: sqlite3.Connection, batch: list[Prepared]) -> dict[tuple[str, str], int]:
+    def _existing_rowids(self, conn: sqlite3.Connection, batch: list[Prepared]) -> dict[tuple[str, str], int]:
+        if self._bulk_keys is not None:
+            return self._bulk_existing(conn, batch, self._bulk_keys)
         found: dict[tuple[str, str], int] = {}
         by_collection: dict[str, list[str]] = {}
         for checked in batch:
@@ -614,6 +632,30 @@ class SQLiteCatalog:
                 for item_id, rowid in conn.execute(sql, (collection, *chunk)):
                     found[(collection, item_id)] = rowid
         return found
+
+    @staticmethod
+    def _bulk_existing(
+        conn: sqlite3.Connection, batch: list[Prepared], keys: dict[int, int | list[int]]
+    ) -> dict[tuple[str, str], int]:
+        """``_existing_rowids`` during a bulk load: the keys it wrote, a hash hit checked against the row."""
+        found: dict[tuple[str, str], int] = {}
+        for checked in batch:
+            hit = keys.get(hash((checked.collection, checked.id)))
+            if hit is None:
+                continue
+            for rowid in [hit] if isinstance(hit, int) else hit:
+                row = conn.execute("SELECT collection, id FROM items WHERE rowid = ?", (rowid,)).fetchone()
+                if row is not None and (row[0], row[1]) == (checked.collection, checked.id):
+                    found[(checked.collection, checked.id)] = rowid
+        return found
+
+    @staticmethod
+    def _remember_keys(keys: dict[int, int | list[int]], rows: list[tuple[Any, ...]]) -> None:
+        for row in rows:
+            key = hash((row[1], row[2]))
+            hit = keys.setdefault(key, row[0])
+            if hit != row[0]:  # another (collection, id) with the same hash: keep both
+                keys[key] = [*([hit] if isinstance(hit, int) else hit), row[0]]
 
     @staticmethod
     def _widen_durations(conn: sqlite3.Connection, before: float, after: float) -> None:
