@@ -33,7 +33,7 @@ from snapearth.signature.bands import (
 )
 from snapearth.signature.embeddings import optical_vector, radar_vector, season
 from snapearth.signature.masks import RasterSink, mask_asset
-from snapearth.signature.radar import water_threshold
+from snapearth.signature.radar import SEED_MARGIN_DB, WaterRegions, water_threshold
 
 SIGNATURE_VERSION = "1.1"  # 1.1: signature-indices is 2-band uint8
 PREFIX = "signature:"
@@ -377,13 +377,18 @@ def _radar(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) -> I
         chip_acc = np.zeros((chip_rows, chip_cols, 8), dtype=np.float64)
         sink = RasterSink(folder / f"{item_id}_signature-water.tif", grid, count=1, dtype="uint8", nodata=255)
         try:
+            # water regions span strips: a first pass over VV finds those that hold a seed (radar.WaterRegions)
+            regions = WaterRegions(threshold)
             for window in reader.windows():
+                regions.add(*to_physical(reader.read("vv", window), specs["vv"]))
+            regions.finish()
+            for index, window in enumerate(reader.windows()):
                 vv, ok = to_physical(reader.read("vv", window), specs["vv"])
                 vh_ok: np.ndarray | None = None
                 vh = None
                 if "vh" in specs:
                     vh, vh_ok = to_physical(reader.read("vh", window), specs["vh"])
-                water = ((vv < threshold) & ok).astype(np.uint8)
+                water = regions.mask(index, vv, ok).astype(np.uint8)
                 water[~ok] = 255
                 sink.write(water, window)
                 _accumulate_radar(
@@ -430,7 +435,8 @@ def _radar(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) -> I
             folder / f"{item_id}_signature-water.tif",
             "signature-water",
             "Water mask (radar)",
-            f"1 water (VV < {threshold:.1f} dB, {method}), 0 other, 255 no data",
+            f"1 water (VV < {threshold:.1f} dB, {method}, in regions reaching {threshold - SEED_MARGIN_DB:.1f} dB), "
+            "0 other, 255 no data",
         )
     }
     return ItemSignature(

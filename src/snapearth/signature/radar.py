@@ -11,20 +11,29 @@ and up; a valley above that is taken at -16 dB when no pixel lies in between) an
 least 0.5 % of the pixels, class means more than 5 dB apart); otherwise the fixed threshold applies: -20 dB on VV
 (water stays below it at C band; the -18 dB often used takes half of the sand and wet snow for water).
 
-GRD products are already multi-looked (ENL ~4.4); a further boxcar would erase rivers and paddies a pixel or two
-wide, so pixels are thresholded as they are. Wet snow and slopes facing away from the radar are as dark as water:
-VV alone cannot tell them apart (``events`` never takes radar water on snow for a flood).
+GRD products are already multi-looked (ENL ~4.4); a further boxcar or median filter would erase rivers and paddies
+a pixel or two wide (on the sample archive a 3x3 boxcar loses almost all of Beauce's water), so the speckle is
+handled by hysteresis instead (``water_mask``): the pixels below the threshold are grouped into 4-connected regions,
+and a region is water only if it holds at least one confident seed, a pixel ``SEED_MARGIN_DB`` (2.5 dB) below the
+threshold (region growing from seeds, as in Martinis et al. 2009 / 2015 and the hysteresis step of Canny). A speckle
+excursion of the darkest land (dry sand, wet snow: one pixel, a few dB under its class mean) rarely reaches the
+seed level, and then only as a small isolated region; water regions, even one pixel wide, hold pixels well below it
+and keep all their pixels down to the threshold, edges included. Wet snow and slopes facing away from the radar are
+as dark as water over whole slopes, seeds included: VV (and VH, darkened alike by the terrain) cannot tell them
+apart without a terrain model (``events`` never takes radar water on snow for a flood).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 FALLBACK_VV_THRESHOLD_DB = -20.0
 THRESHOLD_RANGE_DB = (-23.0, -16.0)  # between open water (-23 dB and below) and land (-16 dB and up)
 _HIST_RANGE = (-35.0, 5.0)
 _BINS = 400
 _MIN_CLASS = 20  # pixels in each class for a variance to mean something
+SEED_MARGIN_DB = 2.5  # a water region must hold a pixel this far below the threshold
 
 
 def minimum_error_threshold(values: np.ndarray) -> float | None:
@@ -79,3 +88,79 @@ def water_threshold(vv_db: np.ndarray) -> tuple[float, str]:
         if low.size >= 0.005 * finite.size and high.size and float(high.mean() - low.mean()) > 5.0:
             return threshold, "minimum-error"
     return FALLBACK_VV_THRESHOLD_DB, "fixed"
+
+
+def _regions(vv_db: np.ndarray, ok: np.ndarray, threshold: float) -> tuple[np.ndarray, int, np.ndarray]:
+    """(labels of the 4-connected regions below ``threshold``, their count, which hold a seed; index 0 = none)."""
+    with np.errstate(invalid="ignore"):
+        candidate = ok & (vv_db < threshold)
+        seeds = candidate & (vv_db < threshold - SEED_MARGIN_DB)
+    labels, count = ndimage.label(candidate)
+    seeded = np.zeros(count + 1, dtype=bool)
+    seeded[labels[seeds]] = True
+    seeded[0] = False
+    return labels, int(count), seeded
+
+
+def water_mask(vv_db: np.ndarray, ok: np.ndarray, threshold: float) -> np.ndarray:
+    """Water (bool) of a whole image: the 4-connected regions of valid pixels below ``threshold`` that hold a seed
+    (a pixel at least ``SEED_MARGIN_DB`` below it)."""
+    labels, _, seeded = _regions(vv_db, ok, threshold)
+    out: np.ndarray = seeded[labels]
+    return out
+
+
+class WaterRegions:
+    """``water_mask`` for an image read strip by strip, exactly: ``add`` every strip top to bottom (the regions are
+    joined across strip edges with a union-find and the seeded ones are known once all are seen), ``finish``, then
+    ``mask`` each strip again (the same strips, read again: labelling is deterministic)."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._parent = np.zeros(1, dtype=np.int64)  # union-find over the image's region ids; 0 = no region
+        self._seeded = np.zeros(1, dtype=bool)
+        self._offsets: list[int] = []
+        self._last_row: np.ndarray | None = None
+        self._keep: np.ndarray | None = None
+
+    def _find(self, x: int) -> int:
+        parent = self._parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = int(parent[x])
+        return x
+
+    def add(self, vv_db: np.ndarray, ok: np.ndarray) -> None:
+        labels, count, seeded = _regions(vv_db, ok, self.threshold)
+        offset = len(self._parent) - 1
+        self._offsets.append(offset)
+        self._parent = np.concatenate([self._parent, np.arange(offset + 1, offset + count + 1, dtype=np.int64)])
+        self._seeded = np.concatenate([self._seeded, seeded[1:]])
+        first = np.where(labels[0] > 0, labels[0] + offset, 0)
+        if self._last_row is not None:
+            touching = (self._last_row > 0) & (first > 0)
+            for a, b in set(zip(self._last_row[touching].tolist(), first[touching].tolist(), strict=True)):
+                ra, rb = self._find(a), self._find(b)
+                if ra != rb:
+                    self._parent[max(ra, rb)] = min(ra, rb)
+        self._last_row = np.where(labels[-1] > 0, labels[-1] + offset, 0)
+
+    def finish(self) -> None:
+        root = self._parent
+        while True:  # pointer jumping: every id to its root
+            nxt = root[root]
+            if np.array_equal(nxt, root):
+                break
+            root = nxt
+        seeded_root = np.zeros(len(root), dtype=bool)
+        np.logical_or.at(seeded_root, root, self._seeded)
+        self._keep = seeded_root[root]
+        self._keep[0] = False
+
+    def mask(self, index: int, vv_db: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Water (bool) of strip ``index`` (0-based, in the order of ``add``), given the same pixels again."""
+        if self._keep is None:
+            raise RuntimeError("WaterRegions.mask before finish")
+        labels, _, _ = _regions(vv_db, ok, self.threshold)
+        out: np.ndarray = self._keep[np.where(labels > 0, labels + self._offsets[index], 0)]
+        return out
