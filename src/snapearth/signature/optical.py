@@ -4,9 +4,10 @@ Rules (published thresholds, see ../shared/NOTES.md), all in ``_surface_class`` 
 - clouds/shadows from SCL (8, 9, 10 / 3) when the product has it, else s2cloudless on L1C TOA bands, else a
   brightness/SWIR test (clouds are bright in blue *and* SWIR; snow is bright in blue but dark in SWIR);
 - snow/ice: SNOMAP, NDSI > 0.4 with NIR > 0.11 and green > 0.1 (Hall et al.), or green > 0.12 (shaded snow);
-- water: MNDWI > -0.1 (Xu's 0 keeps only pixels >= 80 % water against sand or soil; a pixel whose green reflectance
-  is half water's has an MNDWI of -0.27 (forest) to +0.03 (rock) by its background, every land surface stays below
-  -0.28) confirmed by NDWI > 0 (McFeeters) or a dark NIR, and not snow;
+- water: MNDWI > -0.2 (Xu's 0 keeps only pixels >= 80 % water against sand or soil; a pixel whose green reflectance
+  is half water's has an MNDWI of -0.27 (forest) to +0.03 (rock) by its background, every dry land surface stays
+  below -0.28; -0.1 lost shorelines and paddy edges mostly under water) confirmed by NDWI > 0 (McFeeters) or a dark
+  NIR, and not snow;
 - burned: NBR < -0.15 (char about -0.3, a fresh scar keeping a tenth of scorched canopy -0.17; bare soils -0.12,
   whatever their brightness), a dark NIR (< 0.2: char is below 0.1, up to 1.6x that on slopes facing the sun: an
   illumination-proof margin, not a brightness test) and NDVI < 0.4 (a fresh scar keeps some standing, scorched
@@ -111,7 +112,7 @@ def _surface_class(
 ) -> int:
     """The class of a clear pixel (by priority: snow, water, burned, vegetation, built-up, bare soil)."""
     built = ((b11 - b08) > 0) & ((b04 - b02) < 0.15 * (b04 + b02))
-    water = (mndwi > -0.1) & ((ndwi > 0) | (b08 < 0.1))
+    water = (mndwi > -0.2) & ((ndwi > 0) | (b08 < 0.1))
     burned = (nbr < -0.15) & (ndvi < 0.4) & (b08 < 0.2)
     c = BUILT_UP if built else BARE_SOIL
     c = SPARSE_VEG if ndvi >= 0.2 else c
