@@ -587,7 +587,9 @@ def main() -> None:
             result["throughput"] = throughput(big)
         iou = result["masks"]["at_mask_resolution"]
         result["targets"] = {
-            "mask_iou>=0.9": {k: (iou[k]["iou"] or 0) >= TARGET_IOU for k in ("cloud", "water", "snow", "burn")},
+            "mask_iou>=0.9": {
+                k: (iou[k]["iou"] or 0) >= TARGET_IOU for k in ("cloud", "water", "snow", "burn", "s1_water")
+            },
             "events_precision>=0.9": (result["events"]["precision"] or 0) >= TARGET_EVENTS,
             "events_recall>=0.9": (result["events"]["recall"] or 0) >= TARGET_EVENTS,
             "throughput_ratio>=0.7": result.get("throughput", {}).get("ratio", 0) >= TARGET_THROUGHPUT,

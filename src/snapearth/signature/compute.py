@@ -35,7 +35,7 @@ from snapearth.signature.embeddings import optical_vector, radar_vector, season
 from snapearth.signature.masks import RasterSink, mask_asset
 from snapearth.signature.radar import SEED_MARGIN_DB, WaterRegions, water_threshold
 
-SIGNATURE_VERSION = "1.1"  # 1.1: signature-indices is 2-band uint8
+SIGNATURE_VERSION = "1.2"  # 1.1: signature-indices is 2-band uint8; 1.2: water rules (S2 MNDWI > -0.2, S1 hysteresis)
 PREFIX = "signature:"
 CHIP_PIXELS = 256
 S2CLOUDLESS_RESOLUTION_M = 160.0
