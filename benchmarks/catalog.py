@@ -309,9 +309,25 @@ def _percentiles(durations: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(ordered) * 1000, 2), "p95_ms": round(p95 * 1000, 2)}
 
 
+def warm_file_cache(url: str) -> float:
+    """Read an embedded catalog's file once (seconds taken), as a serving catalog has it in the page cache.
+
+    Right after a load of a 1M-item ndjson (14 GB) on a 24 GB machine, the input has pushed much of the 6 GB
+    catalog out of the page cache, and the first queries would time the disk, not the catalog."""
+    if not url.startswith("sqlite:"):
+        return 0.0
+    from snapearth.catalog.sqlite import path_from_url
+
+    started = time.perf_counter()
+    with open(path_from_url(url), "rb") as handle:
+        while handle.read(2**24):
+            pass
+    return time.perf_counter() - started
+
+
 def run_queries(url: str, meta: dict[str, Any], runs: int, warmup: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"file_cache_warmed_s": round(warm_file_cache(url), 2)}
     catalog = open_catalog(url)
     try:
         for name, query in query_mix(meta, rng).items():
@@ -399,7 +415,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    worst_p95 = max(q["p95_ms"] for q in queries.values())
+    worst_p95 = max(q["p95_ms"] for q in queries.values() if isinstance(q, dict))
     result = {
         "benchmark": "catalog",
         "backend": args.backend,
