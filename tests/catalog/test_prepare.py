@@ -144,3 +144,10 @@ def test_a_catalog_loaded_through_the_fast_path_answers_with_the_lines(tmp_path:
         item = orjson.loads(line)
         assert orjson.dumps(catalog.get_item(item["collection"], item["id"])) == line
     catalog.close()
+
+
+def test_dropping_the_read_pages_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "items.ndjson"
+    path.write_bytes(b"\n".join(orjson.dumps(generated_item(i)) for i in range(5)) + b"\n")
+    size = path.stat().st_size
+    assert prepare_ndjson_range(str(path), 0, size, drop_behind=True) == prepare_ndjson_range(str(path), 0, size)

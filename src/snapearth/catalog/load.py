@@ -230,7 +230,8 @@ def _chunks(path: Path) -> Iterator[tuple[int, int]]:
 def parallel_ndjson(path: Path, workers: int) -> Iterator[Any]:
     """``SQLiteCatalog.prepare_ndjson_range`` over the file's chunks in ``workers`` processes, results in order.
 
-    At most ``2 * workers`` chunks are in flight, so memory stays bounded whatever the file size.
+    At most ``4 * workers`` chunks (~3 MB of results each) are in flight, slack for the writer's commits, so
+    memory stays bounded whatever the file size.
     """
     import multiprocessing
     from collections import deque
@@ -238,17 +239,25 @@ def parallel_ndjson(path: Path, workers: int) -> Iterator[Any]:
 
     from snapearth.catalog.sqlite_prepare import prepare_ndjson_range
 
+    drop_behind = path.stat().st_size > _memory_bytes() // 4  # read once, not worth the page cache it takes
     # fork: workers start at once and need no importable __main__; they only read the file, never the database
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[Future[list[Any]]] = deque()
         for start, end in _chunks(path):
-            pending.append(pool.submit(prepare_ndjson_range, str(path), start, end))
-            if len(pending) >= 2 * workers:
+            pending.append(pool.submit(prepare_ndjson_range, str(path), start, end, drop_behind=drop_behind))
+            if len(pending) >= 4 * workers:
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**34
 
 
 def _loader_workers(catalog: Catalog, path: Path) -> int:

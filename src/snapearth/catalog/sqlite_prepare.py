@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import mmap
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -156,7 +157,7 @@ def prepare_line(line: bytes | memoryview) -> Prepared | Refusal | None:
     return _prepared(checked, (properties_json, geometry_text, compress(line)))
 
 
-def prepare_ndjson_range(path: str, start: int, end: int) -> list[Prepared | Refusal]:
+def prepare_ndjson_range(path: str, start: int, end: int, *, drop_behind: bool = False) -> list[Prepared | Refusal]:
     """Parse, check and serialise the lines of ``path`` in bytes [start, end) (a loader worker's share).
 
     The file is mapped, not read: each line is a view of the page cache, decoded where it lies (reading the range
@@ -174,6 +175,9 @@ def prepare_ndjson_range(path: str, start: int, end: int) -> list[Prepared | Ref
                 _prepare_lines(view, mapped, start, min(end, len(mapped)), Path(path).name, records)
             finally:
                 view.release()
+            if drop_behind and hasattr(os, "posix_fadvise"):
+                # a file larger than memory is read once: its pages would only push the catalog's out of the cache
+                os.posix_fadvise(handle.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
     finally:
         if collecting:
             gc.enable()
