@@ -26,6 +26,7 @@ def _check(result: dict) -> None:
     assert result["load"]["refused"] == 0
     assert result["load"]["items_per_s"] > 0
     assert 10 < result["load"]["loader_peak_rss_mb"] < 2048
+    assert result["file_cache_warmed_s"] >= 0
     assert set(result["queries"]) == QUERIES
     for name, figures in result["queries"].items():
         assert 0 < figures["p50_ms"] <= figures["p95_ms"], name

@@ -14,6 +14,7 @@ from snapearth.catalog.sqlite import SQLiteCatalog
 from snapearth.catalog.sqlite_prepare import (
     Prepared,
     compress,
+    item_from_body,
     item_from_row,
     prepare_item,
     prepare_line,
@@ -33,23 +34,13 @@ def _real_items() -> list[dict[str, Any]]:
 
 
 def _same(fast: Prepared, general: Prepared) -> None:
-    assert (fast.collection, fast.id, fast.columns, fast.boxes) == (
-        general.collection,
-        general.id,
-        general.columns,
-        general.boxes,
-    )
-    assert (fast.start, fast.end, fast.before, fast.after) == (
-        general.start,
-        general.end,
-        general.before,
-        general.after,
-    )
-    assert orjson.loads(fast.documents[0]) == orjson.loads(general.documents[0])
-    assert orjson.loads(fast.documents[1]) == orjson.loads(general.documents[1])
-    assert item_from_row(fast.documents[2], *fast.documents[:2]) == item_from_row(
-        general.documents[2], *general.documents[:2]
-    )
+    for field in Prepared._fields:
+        if field in ("properties", "geometry", "body"):
+            continue
+        assert getattr(fast, field) == getattr(general, field), field
+    assert orjson.loads(fast.properties) == orjson.loads(general.properties)
+    assert orjson.loads(fast.geometry) == orjson.loads(general.geometry)
+    assert item_from_body(fast.body) == item_from_body(general.body)
 
 
 @pytest.mark.parametrize("source", ["real", "generated"])
@@ -67,7 +58,7 @@ def test_fast_path_matches_the_general_path(source: str) -> None:
         assert isinstance(general, Prepared)
         _same(fast, general)
         # the stored item is the line, byte for byte, member order included
-        back = item_from_row(fast.documents[2], *fast.documents[:2])
+        back = item_from_body(fast.body)
         assert orjson.dumps(back) == line
 
 
@@ -77,8 +68,8 @@ def test_whitespace_and_escapes_are_kept() -> None:
     line = orjson.dumps(item).replace(b'"properties":', b'"properties" :\t').replace("í".encode(), b"\\u00ed")
     fast = prepare_line(line + b"\r")
     assert isinstance(fast, Prepared)
-    assert orjson.loads(fast.documents[0])["title"] == "Zaragoza — río Ebro"
-    assert item_from_row(fast.documents[2], *fast.documents[:2]) == item
+    assert orjson.loads(fast.properties)["title"] == "Zaragoza — río Ebro"
+    assert item_from_body(fast.body) == item
 
 
 @pytest.mark.parametrize(
@@ -104,7 +95,7 @@ def test_bad_lines_are_refused_like_the_general_path_refuses_them(change: Any, f
     path = tmp_path / "bad.ndjson"
     path.write_bytes(orjson.dumps(generated_item(3)) + b"\n" + orjson.dumps(item) + b"\n{not json\n")
     records = prepare_ndjson_range(str(path), 0, path.stat().st_size)
-    assert isinstance(records[0], Prepared)
+    assert Prepared(*records[0]) == prepare_item(generated_item(3))  # prepared items travel as plain tuples
     refusal = records[1]
     assert isinstance(refusal, Refusal)
     assert refusal.field == field

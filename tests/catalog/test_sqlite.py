@@ -400,11 +400,11 @@ def test_a_schema_1_catalog_is_migrated_when_opened(tmp_path: Path) -> None:
         rest = {k: v for k, v in item.items() if k not in ("properties", "geometry")}
         raw.execute(
             "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rowid, prepared.collection, prepared.id, *prepared.columns),
+            (rowid, *prepared[:13]),
         )
         raw.execute(
             "INSERT INTO items_data VALUES (?, ?, ?, ?)",
-            (rowid, prepared.documents[0], prepared.documents[1], compress(orjson.dumps(rest))),
+            (rowid, prepared.properties, prepared.geometry, compress(orjson.dumps(rest))),
         )
         west, south, east, north = prepared.boxes[0]
         raw.execute(

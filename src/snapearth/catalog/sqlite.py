@@ -54,7 +54,22 @@ from snapearth.catalog.search_params import (
     parse_search,
 )
 from snapearth.catalog.sqlite_cql2 import NOT_NULL_COLUMNS, CQL2Compiler, SqlExpr, property_expr
-from snapearth.catalog.sqlite_prepare import Prepared, compress, item_from_body, item_from_row, prepare_item
+from snapearth.catalog.sqlite_prepare import (
+    AFTER,
+    BEFORE,
+    BODY,
+    BOXES,
+    COLUMNS,
+    END,
+    GEOMETRY,
+    PROPERTIES,
+    START,
+    Prepared,
+    compress,
+    item_from_body,
+    item_from_row,
+    prepare_item,
+)
 from snapearth.catalog.validate import check_collection
 from snapearth.errors import BackendError, ConflictError, InvalidInputError, NotFoundError
 
@@ -408,7 +423,7 @@ class SQLiteCatalog:
 
     def add_prepared(
         self,
-        records: Iterable[Prepared | Refusal],
+        records: Iterable[Prepared | tuple[Any, ...] | Refusal],
         *,
         mode: LoadMode = "insert",
         batch_size: int = 1000,
@@ -421,7 +436,7 @@ class SQLiteCatalog:
             raise InvalidInputError(f"batch_size: {batch_size} must be at least 1", field="batch_size")
         report = LoadReport()
         known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
-        batch: list[Prepared] = []
+        batch: list[tuple[Any, ...]] = []
         handled = 0
         # a load into an empty catalog that fills a whole batch is a bulk load: index once at the end
         bulk = self._conn().execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
@@ -436,11 +451,11 @@ class SQLiteCatalog:
                     if isinstance(record, Refusal):
                         report.refused.append(record)
                         continue
-                    if record.collection not in known:  # a streamed static catalog creates its collections as it goes
+                    if record[0] not in known:  # a streamed static catalog creates its collections as it goes
                         known = {row[0] for row in self._conn().execute("SELECT id FROM collections")}
-                    if record.collection not in known:
-                        reason = f"collection {record.collection!r} does not exist: create it first"
-                        report.refused.append(Refusal(record.id, "collection", reason))
+                    if record[0] not in known:
+                        reason = f"collection {record[0]!r} does not exist: create it first"
+                        report.refused.append(Refusal(record[1], "collection", reason))
                         continue
                     batch.append(record)
                     if len(batch) >= batch_size:
@@ -508,7 +523,8 @@ class SQLiteCatalog:
                 conn.execute(statement)
         self._bulk_keys = None
 
-    def _write_batch(self, batch: list[Prepared], mode: LoadMode, report: LoadReport) -> None:
+    def _write_batch(self, batch: list[tuple[Any, ...]], mode: LoadMode, report: LoadReport) -> None:
+        """Write prepared items (``Prepared`` fields, by position) in one transaction."""
         rows: list[tuple[Any, ...]] = []
         data: list[tuple[Any, ...]] = []
         boxes: list[tuple[Any, ...]] = []
@@ -518,42 +534,43 @@ class SQLiteCatalog:
         refused: list[Refusal] = []
         max_before = max_after = 0.0
         if mode == "upsert":  # an item given twice in one batch: its last copy replaces the first
-            last = {(checked.collection, checked.id): index for index, checked in enumerate(batch)}
+            last = {(checked[0], checked[1]): index for index, checked in enumerate(batch)}
             if len(last) < len(batch):
                 updated += len(batch) - len(last)
-                batch = [item for index, item in enumerate(batch) if last[(item.collection, item.id)] == index]
+                batch = [item for index, item in enumerate(batch) if last[(item[0], item[1])] == index]
         with self._transaction() as conn:
             existing = self._existing_rowids(conn, batch)
             next_rowid = (conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0) + 1
             pending: dict[tuple[str, str], int] = {}
             for checked in batch:
-                key = (checked.collection, checked.id)
+                key = (checked[0], checked[1])
                 rowid = existing.get(key) or pending.get(key)
                 if rowid is not None and mode != "upsert":
                     if mode == "ignore":
                         skipped += 1
                     else:
-                        reason = f"already in collection {checked.collection!r} (use upsert or ignore)"
-                        refused.append(Refusal(checked.id, "id", reason))
+                        reason = f"already in collection {checked[0]!r} (use upsert or ignore)"
+                        refused.append(Refusal(checked[1], "id", reason))
                     continue
-                max_before = max(max_before, checked.before)
-                max_after = max(max_after, checked.after)
-                columns = checked.columns
+                max_before = max(max_before, checked[BEFORE])
+                max_after = max(max_after, checked[AFTER])
+                columns = checked[COLUMNS]
                 if rowid is None:
                     rowid = next_rowid
                     next_rowid += 1
                     pending[key] = rowid
-                    rows.append((rowid, checked.collection, checked.id, *columns, checked.documents[0]))
+                    rows.append((rowid, *checked[:2], *columns, checked[PROPERTIES]))
                     inserted += 1
                 else:
-                    updates.append((*columns, checked.documents[0], rowid))
+                    updates.append((*columns, checked[PROPERTIES], rowid))
                     stale_boxes.append((rowid,))
                     stale_boxes.append((-rowid,))
                     updated += 1
-                data.append((rowid, checked.documents[1], checked.documents[2]))
-                for index, (west, south, east, north) in enumerate(checked.boxes):
+                data.append((rowid, checked[GEOMETRY], checked[BODY]))
+                start, end = checked[START], checked[END]
+                for index, (west, south, east, north) in enumerate(checked[BOXES]):
                     box_id = rowid if index == 0 else -rowid
-                    boxes.append((box_id, west, east, south, north, checked.start, checked.end, rowid))
+                    boxes.append((box_id, west, east, south, north, start, end, rowid))
             if stale_boxes:
                 conn.executemany("DELETE FROM items_rtree WHERE id = ?", stale_boxes)
             if rows:
@@ -617,13 +634,13 @@ class SQLiteCatalog:
             if progress is not None:
                 progress(max(added, 0))
 
-    def _existing_rowids(self, conn: sqlite3.Connection, batch: list[Prepared]) -> dict[tuple[str, str], int]:
+    def _existing_rowids(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
         if self._bulk_keys is not None:
             return self._bulk_existing(conn, batch, self._bulk_keys)
         found: dict[tuple[str, str], int] = {}
         by_collection: dict[str, list[str]] = {}
         for checked in batch:
-            by_collection.setdefault(checked.collection, []).append(checked.id)
+            by_collection.setdefault(checked[0], []).append(checked[1])
         for collection, ids in by_collection.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
@@ -635,18 +652,18 @@ class SQLiteCatalog:
 
     @staticmethod
     def _bulk_existing(
-        conn: sqlite3.Connection, batch: list[Prepared], keys: dict[int, int | list[int]]
+        conn: sqlite3.Connection, batch: list[tuple[Any, ...]], keys: dict[int, int | list[int]]
     ) -> dict[tuple[str, str], int]:
         """``_existing_rowids`` during a bulk load: the keys it wrote, a hash hit checked against the row."""
         found: dict[tuple[str, str], int] = {}
         for checked in batch:
-            hit = keys.get(hash((checked.collection, checked.id)))
+            hit = keys.get(hash((checked[0], checked[1])))
             if hit is None:
                 continue
             for rowid in [hit] if isinstance(hit, int) else hit:
                 row = conn.execute("SELECT collection, id FROM items WHERE rowid = ?", (rowid,)).fetchone()
-                if row is not None and (row[0], row[1]) == (checked.collection, checked.id):
-                    found[(checked.collection, checked.id)] = rowid
+                if row is not None and (row[0], row[1]) == (checked[0], checked[1]):
+                    found[(checked[0], checked[1])] = rowid
         return found
 
     @staticmethod
