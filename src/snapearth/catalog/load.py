@@ -228,7 +228,7 @@ def _chunks(path: Path) -> Iterator[tuple[int, int]]:
 
 
 def parallel_ndjson(path: Path, workers: int) -> Iterator[Any]:
-    """``SQLiteCatalog.prepare_ndjson_range`` over the file's chunks in ``workers`` processes, results in order.
+    """``sqlite_prepare.prepare_ndjson_range`` over the file's chunks in ``workers`` processes, results in order.
 
     At most ``4 * workers`` chunks (~3 MB of results each) are in flight, slack for the writer's commits, so
     memory stays bounded whatever the file size.

@@ -156,9 +156,8 @@ _INDEX_TEXT = (
     f"INSERT INTO items_text (rowid, text) SELECT i.rowid, {_TEXT_EXPR} FROM items AS i"
     " WHERE i.rowid > ? AND i.rowid <= ?"
 )
-# the same text for the scanned share of a free-text search (a subquery over items ``t``)
-_TEXT_EXPR_SCAN = _TEXT_EXPR.replace("i.id", "t.id").replace("i.properties", "t.properties")
-_TEXT_SCAN = "SELECT t.rowid FROM items AS t"
+# the scanned share of a free-text search: a subquery whose ``i`` shadows the outer query's
+_TEXT_SCAN = "SELECT i.rowid FROM items AS i"
 _RARE_MATCHES = 2_000  # fewer index matches than this: the search is driven from the index
 _SHORTEST_TRIGRAM_WORD = 3
 _TEXT_CHUNK = 50_000
@@ -274,8 +273,8 @@ class SQLiteCatalog:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._plans: dict[str, bool] = {}  # query text -> whether its plan sorts every match
-        self._bulk = False  # a bulk load is running: new items wait for ``refresh_indexes``
-        # during a bulk load (no unique index): hash of (collection, id) -> rowid(s) of the items it wrote
+        # during a bulk load (no unique index; new items wait for ``refresh_indexes``): hash of (collection, id)
+        # -> rowid(s) of the items it wrote
         self._bulk_keys: dict[int, int | list[int]] | None = None
         conn = self._conn()
         if self._uri:
@@ -440,7 +439,6 @@ class SQLiteCatalog:
         handled = 0
         # a load into an empty catalog that fills a whole batch is a bulk load: index once at the end
         bulk = self._conn().execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
-        self._bulk = False  # set once the search indexes are dropped for a bulk load
         deferred = journaled = False
         self._conn().execute(f"PRAGMA mmap_size = {_LOAD_MMAP_BYTES}")
         try:
@@ -459,10 +457,10 @@ class SQLiteCatalog:
                         continue
                     batch.append(record)
                     if len(batch) >= batch_size:
-                        if bulk and not deferred:
+                        if bulk:  # decided once, at the first full batch
+                            bulk = False
                             deferred = self._drop_secondary_indexes()
-                            journaled = self._rollback_journal()
-                            self._bulk = deferred
+                            journaled = deferred and self._rollback_journal()
                         self._write_batch(batch, mode, report)
                         batch = []
                         if progress:
@@ -477,7 +475,6 @@ class SQLiteCatalog:
                 self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE items;")
                 self._plans.clear()
         finally:
-            self._bulk = False
             if deferred:  # a failed load leaves a catalog as searchable as before
                 self._create_secondary_indexes()
             if journaled:
@@ -607,7 +604,7 @@ class SQLiteCatalog:
         if stale:
             conn.executemany("DELETE FROM items_text WHERE rowid = ?", stale)
             conn.executemany(_INDEX_TEXT, [(rowid - 1, rowid) for (rowid,) in stale])
-        if rows and not self._bulk and covered >= rows[0][0] - 1:
+        if rows and self._bulk_keys is None and covered >= rows[0][0] - 1:
             conn.execute(_INDEX_TEXT, (covered, next_rowid - 1))
             _set_text_rowid(conn, next_rowid - 1)
 
@@ -1043,19 +1040,20 @@ def _free_text(conn: sqlite3.Connection, words: tuple[str, ...]) -> tuple[str, l
         return f"i.rowid IN ({_TEXT_SCAN} WHERE {_any_word(len(short))})", list(short)
     match = " OR ".join('"' + word.replace('"', '""') + '"' for word in indexed)
     matched = "SELECT rowid FROM items_text WHERE items_text MATCH ?"
-    tail = f"(t.rowid > ? AND {_any_word(len(indexed))})"
+    scanned = f"{_TEXT_SCAN} WHERE (i.rowid > ? AND {_any_word(len(indexed))})"
+    params: list[Any] = [match, covered, *indexed]
     if short:
-        scanned = f"{_TEXT_SCAN} WHERE {_any_word(len(short))} OR {tail}"
-        return f"(i.rowid IN ({matched}) OR i.rowid IN ({scanned}))", [match, *short, covered, *indexed]
-    scanned = f"{_TEXT_SCAN} WHERE {tail}"
-    rare = conn.execute(f"SELECT count(*) FROM ({matched} LIMIT ?)", (match, _RARE_MATCHES)).fetchone()[0]
-    if rare < _RARE_MATCHES:
-        return f"i.rowid IN ({matched} UNION ALL {scanned})", [match, covered, *indexed]
-    return f"(i.rowid IN ({matched}) OR i.rowid IN ({scanned}))", [match, covered, *indexed]
+        scanned += f" OR {_any_word(len(short))}"
+        params.extend(short)
+    elif (
+        conn.execute(f"SELECT count(*) FROM ({matched} LIMIT ?)", (match, _RARE_MATCHES)).fetchone()[0] < _RARE_MATCHES
+    ):
+        return f"i.rowid IN ({matched} UNION ALL {scanned})", params
+    return f"(i.rowid IN ({matched}) OR i.rowid IN ({scanned}))", params
 
 
 def _any_word(count: int) -> str:
-    return "(" + " OR ".join([f"instr({_TEXT_EXPR_SCAN}, ?) > 0"] * count) + ")"
+    return "(" + " OR ".join([f"instr({_TEXT_EXPR}, ?) > 0"] * count) + ")"
 
 
 def exact_intersects(geometry: dict[str, Any], boxes: tuple[Box, ...]) -> tuple[str, list[Any]]:
