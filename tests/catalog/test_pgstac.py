@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import signal
 from typing import Any
 
 import psycopg
@@ -13,7 +12,7 @@ from snapearth.catalog import SearchRequest, SortKey, open_catalog
 from snapearth.catalog.pgstac import PgSTACCatalog
 from snapearth.errors import BackendError, InvalidInputError
 from tests.catalog.items import S2_ITEM, collections, read
-from tests.catalog.test_sqlite import _loader  # the same kill -9 loader as the embedded backend's test
+from tests.catalog.test_sqlite import _loader, kill_after_batches  # the embedded backend's kill -9 test's
 from tests.pgserver import PgServer
 
 pytestmark = pytest.mark.pg
@@ -117,16 +116,7 @@ def test_a_lost_server_is_a_backend_error(pg_server: PgServer) -> None:
 
 def test_kill_9_mid_load_then_rerun_completes(fresh_pg_url: str) -> None:
     total = 1_500
-    loader = _loader(fresh_pg_url, total, "insert")
-    assert loader.stdout is not None
-    batches = 0
-    while batches < 3:  # let a few batches commit, then kill the loader in the middle of the load
-        line = loader.stdout.readline()
-        assert line, "the loader ended early"
-        batches += line.startswith("batch")
-    loader.send_signal(signal.SIGKILL)
-    loader.wait(timeout=30)
-    loader.stdout.close()
+    kill_after_batches(_loader(fresh_pg_url, total, "insert"))
     with psycopg.connect(fresh_pg_url) as conn:
         row = conn.execute("SELECT count(*) FROM pgstac.items").fetchone()
     assert row is not None

@@ -55,19 +55,31 @@ def _loader(url: str, count: int, mode: str) -> subprocess.Popen[str]:
     )
 
 
-def test_kill_9_mid_load_then_rerun_completes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'crash.db'}"
-    total = 3_000
-    loader = _loader(url, total, "insert")
+def _catalog(tmp_path: Path) -> SQLiteCatalog:
+    """An empty embedded catalog at ``tmp_path/c.db`` holding the test collections."""
+    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
+    for collection in collections():
+        catalog.create_collection(collection)
+    return catalog
+
+
+def kill_after_batches(loader: subprocess.Popen[str], batches: int = 3) -> None:
+    """Let ``batches`` batches of the loader commit, then kill -9 it in the middle of the load."""
     assert loader.stdout is not None
-    batches = 0
-    while batches < 3:  # let a few batches commit, then kill it in the middle of the load
+    seen = 0
+    while seen < batches:
         line = loader.stdout.readline()
         assert line, "the loader ended early"
-        batches += line.startswith("batch")
+        seen += line.startswith("batch")
     loader.send_signal(signal.SIGKILL)
     loader.wait(timeout=30)
     loader.stdout.close()
+
+
+def test_kill_9_mid_load_then_rerun_completes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    total = 3_000
+    kill_after_batches(_loader(url, total, "insert"))
 
     raw = sqlite3.connect(tmp_path / "crash.db")
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -91,9 +103,7 @@ def test_kill_9_mid_load_then_rerun_completes(tmp_path: Path) -> None:
 
 
 def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     catalog.add_items([generated_item(i) for i in range(3)])
     import snapearth.catalog.sqlite as backend
 
@@ -114,9 +124,7 @@ def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyte
 
 
 def test_upsert_moves_the_spatial_index(tmp_path: Path) -> None:
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     item = generated_item(0)
     catalog.add_items([item])
     item["geometry"] = {"type": "Polygon", "coordinates": [[[50, 10], [51, 10], [51, 11], [50, 11], [50, 10]]]}
@@ -127,9 +135,7 @@ def test_upsert_moves_the_spatial_index(tmp_path: Path) -> None:
 
 
 def test_property_names_never_reach_sql_text(tmp_path: Path) -> None:
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     catalog.add_items([generated_item(0)])
     for name in ['x") OR 1=1 --', "a'b", "x y", "$.x", "a..b", ""]:
         tree = {"op": "=", "args": [{"property": name}, 1]}
@@ -164,9 +170,7 @@ def test_shared_in_memory_catalog_and_urls(tmp_path: Path) -> None:
 
 
 def test_geohash_grid_matches_point_geohashes(tmp_path: Path) -> None:
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     items = [generated_item(i) for i in range(12)]
     catalog.add_items(items)
     for precision in (1, 3, 5):
@@ -183,9 +187,7 @@ def test_geohash_grid_matches_point_geohashes(tmp_path: Path) -> None:
 
 
 def test_three_hundred_pages_deep(tmp_path: Path) -> None:
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     template = orjson.dumps(generated_item(0))
     items = []
     for n in range(3_000):
@@ -208,9 +210,7 @@ def test_three_hundred_pages_deep(tmp_path: Path) -> None:
 
 
 def test_free_text_q(tmp_path: Path) -> None:
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     event = event_item()
     event["properties"]["title"] = "Flood of the Garonne"
     event["properties"]["keywords"] = ["inondation", "Toulouse"]
@@ -263,9 +263,7 @@ def _by_hand(items: list[dict[str, Any]], words: list[str]) -> set[str]:
 )
 def test_free_text_index_agrees_with_a_scan(tmp_path: Path, words: list[str]) -> None:
     """A bulk load leaves its items to refresh_indexes; before and after, q finds exactly what a scan finds."""
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     items = [_titled(i) for i in range(2_500)]
     catalog.add_items(items, batch_size=500)
     expected = _by_hand(items, words)
@@ -288,9 +286,7 @@ def test_free_text_index_agrees_with_a_scan(tmp_path: Path, words: list[str]) ->
 
 
 def test_free_text_index_follows_upserts_and_deletes(tmp_path: Path) -> None:
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     items = [_titled(i) for i in range(20)]
     catalog.add_items(items)
     assert catalog.refresh_indexes() == 0  # small loads keep the index in step
@@ -315,9 +311,7 @@ def test_large_ndjson_is_parsed_by_worker_processes(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(load, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(load, "_CHUNK_BYTES", 40_000)  # a few items per chunk: many chunks, ordered results
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     template = orjson.dumps(generated_item(0))
     lines = []
     for n in range(40):
@@ -348,9 +342,7 @@ def test_large_ndjson_is_parsed_by_worker_processes(tmp_path: Path, monkeypatch:
 
 def test_cql2_beyond_pgstac(tmp_path: Path) -> None:
     """Operators pgstac does not implement (a_containedby, accenti, arithmetic) work on the embedded backend."""
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     items = [generated_item(i) for i in range(6)]
     items[4]["properties"]["title"] = "Crue de la Garonne à Toulouse"
     catalog.add_items(items)
@@ -439,9 +431,7 @@ def test_a_bulk_load_without_its_unique_index_still_knows_its_items(
 
     if colliding:
         monkeypatch.setattr(backend, "hash", lambda key: 7, raising=False)
-    catalog = SQLiteCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    for collection in collections():
-        catalog.create_collection(collection)
+    catalog = _catalog(tmp_path)
     items = [_titled(i) for i in range(250)]
     again = copy.deepcopy(items[10])
     again["properties"]["title"] = "second copy"
