@@ -1,6 +1,7 @@
 """Sentinel-2 per-pixel classification and its streaming statistics: one fused pass per strip (numba).
 
-Rules (published thresholds, see ../shared/NOTES.md), all in ``_surface_class`` / ``_cloud_shadow``:
+Rules (published thresholds, see ../shared/NOTES.md), in ``_is_snow``, ``_spectral_cloud``, ``_spectral_shadow``
+and ``_surface_class``:
 - clouds/shadows from SCL (8, 9, 10 / 3) when the product has it, else s2cloudless on L1C TOA bands, else a
   brightness/SWIR test (clouds are bright in blue *and* SWIR; snow is bright in blue but dark in SWIR);
 - snow/ice: SNOMAP, NDSI > 0.4 with NIR > 0.11 and green > 0.1 (Hall et al.), or green > 0.12 (shaded snow);
@@ -71,7 +72,7 @@ MASK_NAMES = ("cloud", "water", "snow", "burn")
 
 # -- the per-pixel rules ------------------------------------------------------------------------------------------
 # Written as branch-free boolean arithmetic (``&``, ``|``, conditional expressions that compile to selects) so that
-# LLVM vectorises the per-pixel pass; the priority of the classes is the order of the selects in ``_classify``.
+# LLVM vectorises the per-pixel pass; the priority of the classes is the order of the selects in ``_surface_class``.
 @njit(cache=True, inline="always", error_model="numpy")
 def _ratio(a: np.float32, b: np.float32) -> np.float32:
     """(a - b) / (a + b) in float32, 0 where a + b is ~0, clipped to [-1, 1]."""
@@ -101,6 +102,7 @@ def _spectral_shadow(b08: np.float32, b11: np.float32, mndwi: np.float32) -> boo
 @njit(cache=True, inline="always")
 def _surface_class(
     b02: np.float32,
+    b03: np.float32,
     b04: np.float32,
     b08: np.float32,
     b11: np.float32,
@@ -108,7 +110,6 @@ def _surface_class(
     ndwi: np.float32,
     mndwi: np.float32,
     nbr: np.float32,
-    snow: bool,
 ) -> int:
     """The class of a clear pixel (by priority: snow, water, burned, vegetation, built-up, bare soil)."""
     built = ((b11 - b08) > 0) & ((b04 - b02) < 0.15 * (b04 + b02))
@@ -120,22 +121,7 @@ def _surface_class(
     c = DENSE_VEG if ndvi >= 0.6 else c
     c = BURNED if burned else c
     c = WATER if water else c
-    return SNOW if snow else c
-
-
-@njit(cache=True, inline="always")
-def _land_class(
-    b02: np.float32,
-    b03: np.float32,
-    b04: np.float32,
-    b08: np.float32,
-    b11: np.float32,
-    ndvi: np.float32,
-    ndwi: np.float32,
-    mndwi: np.float32,
-    nbr: np.float32,
-) -> int:
-    return _surface_class(b02, b04, b08, b11, ndvi, ndwi, mndwi, nbr, _is_snow(b03, b08, mndwi))
+    return SNOW if _is_snow(b03, b08, mndwi) else c
 
 
 @njit(cache=True, inline="always")
@@ -234,7 +220,7 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
             r04 = np.float32(x04[j]) * s04 + o04
             r08 = np.float32(x08[j]) * s08 + o08
             r11 = np.float32(x11[j]) * s11 + o11
-            class_row[j] = _land_class(r02, r03, r04, r08, r11, ndvi_row[j], ndwi_row[j], mndwi_row[j], nbr_row[j])
+            class_row[j] = _surface_class(r02, r03, r04, r08, r11, ndvi_row[j], ndwi_row[j], mndwi_row[j], nbr_row[j])
         if use_scl:
             scl_row = scl[i]
             for j in range(width):
@@ -330,11 +316,6 @@ class StripResult:
     masks: np.ndarray  # (4, h, w) uint8, MASK_NAMES
     index_bytes: np.ndarray  # (2, h, w) uint8: NDVI, NBR as 1 + round((index + 1) * 127); 0 where not clear
     implausible: int = 0
-
-    @property
-    def clear(self) -> np.ndarray:
-        out: np.ndarray = self.classes > SHADOW
-        return out
 
 
 def decode_index(raw: np.ndarray) -> np.ndarray:
