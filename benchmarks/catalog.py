@@ -68,13 +68,10 @@ def cached_items(count: int, seed: int, cache: Path = CACHE) -> tuple[Path, dict
     samples: list[dict[str, Any]] = []
     months: set[str] = set()
     started, cpu = time.perf_counter(), time.process_time()
-    written = 0
-    partial = path.with_suffix(".partial")
-    with partial.open("w", encoding="utf-8") as out:
-        buffer: list[str] = []
-        for line in itemgen.generate_ndjson(count, seed=seed, start=START):
-            buffer.append(line)
-            if written % every == 0:
+
+    def sampled() -> Iterator[str]:  # every item, the sampled ones also noted for the query draws
+        for index, line in enumerate(itemgen.generate_ndjson(count, seed=seed, start=START)):
+            if index % every == 0:
                 item = orjson.loads(line)
                 props = item["properties"]
                 west, south, east, north = item["bbox"]
@@ -88,12 +85,10 @@ def cached_items(count: int, seed: int, cache: Path = CACHE) -> tuple[Path, dict
                     }
                 )
                 months.add(props["datetime"][:7])
-            written += 1
-            if len(buffer) >= 5_000:
-                out.write("\n".join(buffer) + "\n")
-                buffer.clear()
-        if buffer:
-            out.write("\n".join(buffer) + "\n")
+            yield line
+
+    partial = path.with_suffix(".partial")
+    written = itemgen.write_lines(partial, sampled())
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     partial.rename(path)
     meta = {

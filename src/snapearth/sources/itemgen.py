@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -759,11 +759,16 @@ def collection_document(collection: str = COLLECTION) -> dict[str, Any]:
 
 def write_ndjson(path: Path, count: int, *, seed: int = 0, **options: Any) -> int:
     """Write ``count`` generated items to ``path`` as ndjson; returns the number written."""
+    return write_lines(path, generate_ndjson(count, seed=seed, **options))
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> int:
+    """Write ndjson ``lines`` to ``path`` in buffered blocks; returns the number written."""
     written = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         buffer: list[str] = []
-        for line in generate_ndjson(count, seed=seed, **options):
+        for line in lines:
             buffer.append(line)
             written += 1
             if len(buffer) >= 2000:
