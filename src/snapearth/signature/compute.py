@@ -197,6 +197,7 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
                     refl = {
                         k: to_physical(v, spec)[0]
                         for k, v, spec in zip(optical.KERNEL_BANDS, dn, kernel_specs, strict=True)
+                        if k in S2CLOUDLESS_BANDS
                     }
                     valid = np.ones(dn[0].shape, dtype=bool)
                     for key in S2CLOUDLESS_BANDS:
