@@ -395,7 +395,7 @@ class PlaceTracker:
         self.first_clear_day = np.where(normal & np.isnan(self.first_clear_day), day, self.first_clear_day)
         self.last_green_day = np.where(normal & (s.ndvi >= HARVEST_CROP_NDVI), day, self.last_green_day)
         self.last_snow_day = np.where(s.snow, day, self.last_snow_day)
-        self.last_flood_day = np.where(self._open_mask("flood"), day, self.last_flood_day)
+        self.last_flood_day = np.where(in_flood, day, self.last_flood_day)
         ndvi16 = np.where(s.clear, s.ndvi, np.nan).astype(np.float16)
         self.history.append((obs.when, ndvi16, s.water & s.clear, s.snow))
         self.history_obs.append(obs)
