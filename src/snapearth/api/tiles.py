@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from io import BytesIO
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -629,25 +630,20 @@ def create_router(catalog: Catalog) -> APIRouter:
 
 
 _RenderTemplate = tuple[tuple[str, str, str, str], ...]  # (rel, type, title, href suffix) per link
-_render_templates: dict[tuple[str, ...], _RenderTemplate] = {}
 
 
+@lru_cache(maxsize=256)  # asset layouts are few: the items of a collection share one
 def _render_template(asset_keys: tuple[str, ...]) -> _RenderTemplate:
-    """The render links an item with these asset keys gets, as suffixes of its URL (items of a collection share one)."""
-    template = _render_templates.get(asset_keys)
-    if template is None:
-        keys = set(asset_keys)
-        entries: list[tuple[str, str, str, str]] = []
-        for rendering in RENDERINGS.values():
-            if all(key in keys for key in rendering.assets):
-                query = urlencode({"rendering": rendering.name})
-                if not entries:
-                    entries.append(("preview", "image/png", rendering.title, f"/preview.png?{query}"))
-                entries.append(("tilejson", "application/json", rendering.title, f"/tilejson.json?{query}"))
-        template = tuple(entries)
-        if len(_render_templates) < 256:  # a bounded memo: asset layouts are few
-            _render_templates[asset_keys] = template
-    return template
+    """The render links an item with these asset keys gets, as suffixes of its URL."""
+    keys = set(asset_keys)
+    entries: list[tuple[str, str, str, str]] = []
+    for rendering in RENDERINGS.values():
+        if all(key in keys for key in rendering.assets):
+            query = urlencode({"rendering": rendering.name})
+            if not entries:
+                entries.append(("preview", "image/png", rendering.title, f"/preview.png?{query}"))
+            entries.append(("tilejson", "application/json", rendering.title, f"/tilejson.json?{query}"))
+    return tuple(entries)
 
 
 def item_render_links(item: dict[str, Any], root: str, base: str | None = None) -> list[dict[str, Any]]:
