@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, JSONResponse, Response
 
@@ -133,8 +134,6 @@ def create_router(
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         yield
-        from starlette.concurrency import run_in_threadpool
-
         await run_in_threadpool(svc.close)
 
     router = APIRouter(route_class=OpenEORoute, tags=["openEO"], lifespan=lifespan)
@@ -297,8 +296,6 @@ def create_router(
 
     @router.post("/result")
     async def result(request: Request, user: User = Depends(current_user)) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         body = await _json_body(request)
         outcome = await run_in_threadpool(svc.run_sync, user, body)
         return FileResponse(
