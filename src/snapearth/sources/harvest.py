@@ -135,9 +135,8 @@ def _same_product(catalog: Catalog, collection: str, item: Item) -> Item | None:
     query: dict[str, dict[str, Any]] = {"platform": {"eq": identity.platform}}
     if place_field:
         query[place_field] = {"eq": identity.place}
-    second = identity.when.isoformat().replace("+00:00", "Z")
-    until = (identity.when + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    request = SearchRequest(collections=[collection], datetime=f"{second}/{until}", query=query, limit=10)
+    second = Window(identity.when, identity.when + timedelta(seconds=1))
+    request = SearchRequest(collections=[collection], datetime="/".join(second.as_list()), query=query, limit=10)
     for candidate in catalog.search(request).items:
         if identity_of(candidate).matches(identity):
             return candidate
