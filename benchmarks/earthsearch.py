@@ -62,6 +62,17 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
+def latency_summary(latencies: list[float], cpu: list[float]) -> dict[str, float]:
+    """Wall-time p50/p95/max and CPU-time p50/p95 of the same samples, in ms."""
+    return {
+        "p50_ms": ms(percentile(latencies, 0.5)),
+        "p95_ms": ms(percentile(latencies, 0.95)),
+        "max_ms": ms(max(latencies)),
+        "cpu_p50_ms": ms(percentile(cpu, 0.5)),
+        "cpu_p95_ms": ms(percentile(cpu, 0.95)),
+    }
+
+
 def bench_startup(runs: int = 3) -> dict[str, Any]:
     code = (
         "import time; t = time.perf_counter()\n"
@@ -115,11 +126,7 @@ def bench_parse(repeats: int = 3) -> dict[str, Any]:
     return {
         "queries": len(cases),
         "samples": len(latencies),
-        "p50_ms": ms(percentile(latencies, 0.5)),
-        "p95_ms": ms(percentile(latencies, 0.95)),
-        "max_ms": ms(max(latencies)),
-        "cpu_p50_ms": ms(percentile(cpu, 0.5)),
-        "cpu_p95_ms": ms(percentile(cpu, 0.95)),
+        **latency_summary(latencies, cpu),
         "themes_from_embeddings_share": round(semantic_themes / len(latencies), 4),
         "without_semantic_p95_ms": ms(percentile(lexical, 0.95)),
         "edge_cases_ms": edge,
@@ -190,11 +197,7 @@ def bench_ask(items: int, workdir: Path, runs: int = 3) -> dict[str, Any]:
         "period": [first.isoformat(), last.isoformat()],
         "load_s": round(load_s, 1),
         "samples": len(latencies),
-        "p50_ms": ms(percentile(latencies, 0.5)),
-        "p95_ms": ms(percentile(latencies, 0.95)),
-        "max_ms": ms(max(latencies)),
-        "cpu_p50_ms": ms(percentile(cpu, 0.5)),
-        "cpu_p95_ms": ms(percentile(cpu, 0.95)),
+        **latency_summary(latencies, cpu),
         "per_query": per_query,
     }
 

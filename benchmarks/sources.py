@@ -103,7 +103,8 @@ def run(count: int, page_size: int) -> dict[str, Any]:
         catalog = open_catalog(f"sqlite:///{work / 'catalog.db'}")
         area = box(-180, -90, 180, 90)
 
-        def timed(provider: str) -> tuple[float, Any, int]:
+        def timed(provider: str) -> tuple[Any, float, float, int]:
+            """The harvest report, its wall and CPU seconds, and the requests the server saw."""
             before = len(server.log)
             cpu = time.process_time()
             t = time.perf_counter()
@@ -116,34 +117,35 @@ def run(count: int, page_size: int) -> dict[str, Any]:
                 window=window,
                 priority=["planetary_computer", "eu_mirror"] if provider == "eu_mirror" else None,
             )
-            cpu_seconds.append(time.process_time() - cpu)
-            return time.perf_counter() - t, report, len(server.log) - before
+            cpu_seconds = time.process_time() - cpu
+            return report, time.perf_counter() - t, cpu_seconds, len(server.log) - before
 
-        cpu_seconds: list[float] = []
-        seconds, report, requests = timed("planetary_computer")
-        stored = catalog.search(SearchRequest(collections=["sentinel-2-l2a"], limit=1, count=True)).number_matched
+        def rates(seconds: float, cpu_seconds: float) -> dict[str, float]:
+            return {
+                "seconds": round(seconds, 2),
+                "items_per_s": round(count / seconds, 1),
+                "cpu_seconds": round(cpu_seconds, 2),
+                "items_per_cpu_s": round(count / cpu_seconds, 1),
+            }
+
+        def stored() -> int | None:
+            return catalog.search(SearchRequest(collections=["sentinel-2-l2a"], limit=1, count=True)).number_matched
+
+        report, seconds, cpu_seconds, requests = timed("planetary_computer")
         results["harvest"] = {
-            "seconds": round(seconds, 2),
-            "items_per_s": round(count / seconds, 1),
-            "cpu_seconds": round(cpu_seconds[-1], 2),
-            "items_per_cpu_s": round(count / cpu_seconds[-1], 1),
+            **rates(seconds, cpu_seconds),
             "requests": requests,
             "pages": report.providers[0].pages,
-            "stored": stored,
+            "stored": stored(),
         }
-        seconds, report, requests = timed("eu_mirror")
+        report, seconds, cpu_seconds, requests = timed("eu_mirror")
         results["merge_second_provider"] = {
-            "seconds": round(seconds, 2),
-            "items_per_s": round(count / seconds, 1),
-            "cpu_seconds": round(cpu_seconds[-1], 2),
-            "items_per_cpu_s": round(count / cpu_seconds[-1], 1),
+            **rates(seconds, cpu_seconds),
             "requests": requests,
             "merged": report.merged,
-            "stored_after": catalog.search(
-                SearchRequest(collections=["sentinel-2-l2a"], limit=1, count=True)
-            ).number_matched,
+            "stored_after": stored(),
         }
-        seconds, report, requests = timed("planetary_computer")
+        report, seconds, _, requests = timed("planetary_computer")
         results["incremental_rerun"] = {
             "seconds": round(seconds, 3),
             "requests": requests,
