@@ -179,6 +179,12 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
     n12 = n12 if has_nodata[5] else np.nan
     row_index = np.empty((4, width), dtype=np.float32)  # NDVI, NDWI, MNDWI, NBR of one row
     ok_buf = np.empty(width, dtype=np.uint8)
+    # the strip's histograms, flat (index k's bins at k * stride; the last of each is the dump bin), added to
+    # ``hist`` at the end
+    dump = hist.shape[1]
+    stride = dump + 1
+    bins = np.empty((4, width), dtype=np.uint16)
+    hist_counts = np.zeros(4 * stride, dtype=np.int64)
     implausible = 0
     for i in range(height):
         ndvi_row, ndwi_row, mndwi_row, nbr_row = row_index[0], row_index[1], row_index[2], row_index[3]
@@ -258,7 +264,21 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
             ndvi_bytes[j] = _index_byte(ndvi_row[j]) if class_row[j] > SHADOW else 0
         for j in range(width):
             nbr_bytes[j] = _index_byte(nbr_row[j]) if class_row[j] > SHADOW else 0
-        # 2. statistics, chip by chip (the last chip takes the rest of the row)
+        # 2. statistics. Histograms: the bins in a vectorised loop (pixels that are not clear: a dump bin), counted
+        # in a branch-free one (inside the chip loop below, the same increments cost twice as much). An index of
+        # exactly 1 falls in the sink bin (400), as it always did.
+        for k in range(4):
+            index_row, bin_row, base = row_index[k], bins[k], k * stride
+            for j in range(width):
+                b = np.int32((index_row[j] + np.float32(1.0)) * np.float32(200.0))
+                bin_row[j] = np.uint16(base + (b if class_row[j] > SHADOW else dump))
+        bin0, bin1, bin2, bin3 = bins[0], bins[1], bins[2], bins[3]
+        for j in range(width):
+            hist_counts[bin0[j]] += 1
+            hist_counts[bin1[j]] += 1
+            hist_counts[bin2[j]] += 1
+            hist_counts[bin3[j]] += 1
+        # sums, class counts and texture, chip by chip (the last chip takes the rest of the row)
         for chip in range(n_chips):
             j0 = chip * chip_px
             j1 = width if chip == n_chips - 1 else min(j0 + chip_px, width)
@@ -270,11 +290,6 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
                 if c <= SHADOW:
                     continue
                 v0, v1, v2, v3 = ndvi_row[j], ndwi_row[j], mndwi_row[j], nbr_row[j]
-                # histograms: an index of exactly 1 falls in the sink bin (400), as it always did
-                hist[0, int((v0 + np.float32(1.0)) * np.float32(200.0))] += 1
-                hist[1, int((v1 + np.float32(1.0)) * np.float32(200.0))] += 1
-                hist[2, int((v2 + np.float32(1.0)) * np.float32(200.0))] += 1
-                hist[3, int((v3 + np.float32(1.0)) * np.float32(200.0))] += 1
                 w0, w1, w2, w3 = np.float64(v0), np.float64(v1), np.float64(v2), np.float64(v3)
                 a0 += w0
                 a1 += w1
@@ -304,6 +319,9 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
             texture[1] += pairs
             chip_texture[chip, 0] += grad
             chip_texture[chip, 1] += pairs
+    for k in range(4):
+        for b in range(dump):
+            hist[k, b] += hist_counts[k * stride + b]
     return implausible
 
 
