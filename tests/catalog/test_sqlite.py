@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -13,13 +14,15 @@ from typing import Any
 
 import orjson
 import pytest
+import shapely
+import shapely.geometry
 
 from snapearth.catalog import SearchRequest, open_catalog
 from snapearth.catalog.aggregation import geohash
 from snapearth.catalog.base import Refusal
 from snapearth.catalog.sqlite import SQLiteCatalog, path_from_url
 from snapearth.errors import InvalidInputError
-from tests.catalog.items import collections, event_item, generated_item
+from tests.catalog.items import antimeridian_item, bbox_of, collections, event_item, generated_item, square
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,16 +92,27 @@ def test_kill_9_mid_load_then_rerun_completes(tmp_path: Path) -> None:
     raw.close()
     assert 150 <= items < total
     assert items % 50 == 0  # whole batches only
-    assert items == data == boxes
+    assert items == data
+    assert boxes == 0  # a bulk load packs its R*Tree at the end: killed before, it left it to refresh_indexes
 
     rerun = _loader(url, total, "ignore")
     out, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0
     assert out.strip().endswith("done")
     catalog = open_catalog(url)
+    assert isinstance(catalog, SQLiteCatalog)
     page = catalog.search(SearchRequest(ids=[f"crash-{n:06d}" for n in (0, total // 2, total - 1)], limit=10))
     assert page.number_matched == 3
     assert catalog.search(SearchRequest(collections=["sentinel-2-l2a"], limit=1)).number_matched == total
+    # spatial searches are right before the R*Tree covers the items, and after
+    everywhere = SearchRequest(bbox=[-180, -90, 180, 90], limit=1)
+    assert catalog.search(everywhere).number_matched == total
+    catalog.refresh_indexes()
+    assert catalog.search(everywhere).number_matched == total
+    raw = sqlite3.connect(tmp_path / "crash.db")
+    assert raw.execute("SELECT count(DISTINCT item) FROM items_rtree").fetchone()[0] == total
+    assert raw.execute("SELECT rtreecheck('items_rtree')").fetchone()[0] == "ok"
+    raw.close()
     catalog.close()
 
 
@@ -444,4 +458,65 @@ def test_a_bulk_load_without_its_unique_index_still_knows_its_items(
     raw = sqlite3.connect(tmp_path / "c.db")
     assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'items_collection_id'").fetchone()[0] == 1
     raw.close()
+    catalog.close()
+
+
+def _scattered(count: int) -> list[dict[str, Any]]:
+    """Items all over the world, of many sizes; every 25th straddles the antimeridian (two boxes)."""
+    rng = random.Random(3)
+    items = []
+    for index in range(count):
+        item = generated_item(index % 12)
+        item["id"] = f"S2-WORLD-{index:04d}"
+        if index % 25 == 0:
+            item["geometry"] = antimeridian_item()["geometry"]
+        else:
+            item["geometry"] = square(rng.uniform(-175, 170), rng.uniform(-70, 65), rng.uniform(0.1, 4))
+        item["bbox"] = bbox_of(item["geometry"])
+        items.append(item)
+    return items
+
+
+def _meeting(items: list[dict[str, Any]], bbox: list[float]) -> set[str]:
+    west, south, east, north = bbox
+    parts = [(west, south, east, north)] if west <= east else [(west, south, 180, north), (-180, south, east, north)]
+    area = shapely.union_all([shapely.box(*part) for part in parts])
+    return {item["id"] for item in items if shapely.geometry.shape(item["geometry"]).intersects(area)}
+
+
+def test_a_bulk_load_packs_its_rtree(tmp_path: Path) -> None:
+    """The R*Tree of a bulk load is packed at its end: SQLite's own check passes, spatial searches match a brute
+    force, an item given twice is where its last copy says, and a second bulk load after emptying the catalog
+    (rowids come back) indexes everything again."""
+    catalog = _catalog(tmp_path)
+    items = _scattered(400)
+    moved = copy.deepcopy(items[5])
+    moved["geometry"] = square(100.0, 10.0)
+    moved["bbox"] = bbox_of(moved["geometry"])
+    report = catalog.add_items([*items, moved], mode="upsert", batch_size=100)
+    assert (report.inserted, report.updated) == (400, 1)
+    items[5] = moved
+    raw = sqlite3.connect(tmp_path / "c.db")
+    assert raw.execute("SELECT rtreecheck('items_rtree')").fetchone()[0] == "ok"
+    assert raw.execute("SELECT count(DISTINCT item) FROM items_rtree").fetchone()[0] == 400
+    assert raw.execute("SELECT count(*) FROM items_rtree").fetchone()[0] == 400 + 16  # 16 items with two boxes
+    assert raw.execute("SELECT value FROM meta WHERE key = 'rtree_rowid'").fetchone()[0] == "400"
+    raw.close()
+    rng = random.Random(5)
+    queries = [[170.0, -30.0, -170.0, 30.0], [99.5, 9.5, 100.5, 10.5]]
+    for _ in range(30):
+        x, y = rng.uniform(-180, 140), rng.uniform(-80, 60)
+        queries.append([x, y, x + rng.uniform(1, 40), y + rng.uniform(1, 20)])
+    for bbox in queries:
+        found = catalog.search(SearchRequest(bbox=bbox, limit=1000))
+        assert {item["id"] for item in found.items} == _meeting(items, bbox), bbox
+
+    catalog.delete_collection("sentinel-2-l2a", force=True)
+    catalog.create_collection(next(c for c in collections() if c["id"] == "sentinel-2-l2a"))
+    catalog.add_items(items[:150], batch_size=50)
+    catalog.refresh_indexes()
+    for bbox in queries[:10]:
+        found = catalog.search(SearchRequest(bbox=bbox, limit=1000))
+        assert {item["id"] for item in found.items} == _meeting(items[:150], bbox), bbox
+    assert catalog.search(SearchRequest(q=["WORLD-0149"], limit=5)).number_matched == 1
     catalog.close()

@@ -6,8 +6,10 @@ row; ``items_data`` holds the geometry (JSON, for exact spatial tests) and the w
 return. ``items_rtree`` holds one or two boxes per item (two when a footprint straddles the antimeridian) in
 (lon, lat, time); a spatial search asks the R*Tree first, then tests the exact geometry. ``items_text`` is a
 trigram FTS5 index of the free text (``q``). Writes go in one transaction per batch: a batch is in the file whole
-or not at all. A bulk load into an empty file builds the secondary indexes once at the end, writes with a rollback
-journal, and leaves the free-text index to ``refresh_indexes``.
+or not at all. A bulk load into an empty file writes with a rollback journal, packs the R*Tree and builds the
+secondary indexes once at its end, and leaves the free-text index to ``refresh_indexes``. Two watermarks in
+``meta`` (``rtree_rowid``, ``text_rowid``) say which items the R*Tree and the text index cover; searches test the
+items after them directly, so results are right at every moment, and ``refresh_indexes`` catches up.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import h3
+import numpy as np
 import orjson
 import shapely
 
+from snapearth.catalog import sqlite_rtree
 from snapearth.catalog.aggregation import (
     AggregationSpec,
     frequency_result,
@@ -45,7 +49,7 @@ from snapearth.catalog.base import (
     SearchRequest,
     parse_rfc3339,
 )
-from snapearth.catalog.geometry import Box
+from snapearth.catalog.geometry import Box, checked_boxes
 from snapearth.catalog.search_params import (
     ParsedSearch,
     apply_fields,
@@ -276,6 +280,8 @@ class SQLiteCatalog:
         # during a bulk load (no unique index; new items wait for ``refresh_indexes``): hash of (collection, id)
         # -> rowid(s) of the items it wrote
         self._bulk_keys: dict[int, int | list[int]] | None = None
+        # during a bulk load: the boxes of the items it committed (``_INSERT_BOX`` parameter rows), packed at the end
+        self._bulk_boxes: list[np.ndarray] | None = None
         conn = self._conn()
         if self._uri:
             self._keepalive = conn
@@ -283,6 +289,10 @@ class SQLiteCatalog:
             self._migrate(conn)
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            # catalogs written before the R*Tree had a watermark: their R*Tree covers every item
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) SELECT 'rtree_rowid', coalesce(max(rowid), 0) FROM items"
+            )
         except sqlite3.DatabaseError as exc:
             raise BackendError(f"catalog: cannot open {self.path}: {exc}", field="catalog") from exc
 
@@ -470,13 +480,13 @@ class SQLiteCatalog:
                 self._write_batch(batch, mode, report)
             if deferred:
                 deferred = False
-                self._create_secondary_indexes()
+                self._finish_bulk()
             if report.inserted >= 1000:  # the planner's statistics of items' indexes, sampled (not the documents)
                 self._conn().executescript("PRAGMA analysis_limit = 1000; ANALYZE items;")
                 self._plans.clear()
         finally:
             if deferred:  # a failed load leaves a catalog as searchable as before
-                self._create_secondary_indexes()
+                self._finish_bulk()
             if journaled:
                 self._conn().execute("PRAGMA journal_mode = WAL")
             self._conn().execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
@@ -495,7 +505,11 @@ class SQLiteCatalog:
                 return False
             for name in (*_SECONDARY_INDEXES, "items_collection_id"):
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
+            # no item: the free-text index and the R*Tree cover nothing (rowids of deleted items come back)
+            _set_text_rowid(conn, 0)
+            _set_rtree_rowid(conn, 0)
         self._bulk_keys = {}
+        self._bulk_boxes = []
         return True
 
     def _rollback_journal(self) -> bool:
@@ -512,6 +526,22 @@ class SQLiteCatalog:
             return False
         finally:
             conn.execute("PRAGMA busy_timeout = 60000")
+
+    def _finish_bulk(self) -> None:
+        """The end of a bulk load (or of a failed one): the R*Tree of what it committed, then the indexes."""
+        stored, self._bulk_boxes = self._bulk_boxes, None
+        if stored:
+            self._pack_rtree(np.concatenate(stored))
+        self._create_secondary_indexes()
+
+    def _pack_rtree(self, boxes: np.ndarray) -> None:
+        """Build the R*Tree of a bulk load at once: it then covers the items up to the last rowid the load wrote."""
+        items = np.unique(boxes[:, 7])
+        with self._transaction() as conn:
+            if _rtree_rowid(conn) != 0 or items[-1] != items.size:
+                return  # another connection wrote items meanwhile: ``refresh_indexes`` indexes them all
+            _pack_boxes(conn, boxes)
+            _set_rtree_rowid(conn, int(items[-1]))
 
     def _create_secondary_indexes(self) -> None:
         with self._transaction() as conn:
@@ -538,6 +568,7 @@ class SQLiteCatalog:
         with self._transaction() as conn:
             existing = self._existing_rowids(conn, batch)
             next_rowid = (conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0) + 1
+            boxed = _rtree_rowid(conn)  # the R*Tree covers the items up to this rowid
             pending: dict[tuple[str, str], int] = {}
             for checked in batch:
                 key = (checked[0], checked[1])
@@ -560,14 +591,18 @@ class SQLiteCatalog:
                     inserted += 1
                 else:
                     updates.append((*columns, checked[PROPERTIES], rowid))
-                    stale_boxes.append((rowid,))
-                    stale_boxes.append((-rowid,))
+                    if rowid <= boxed:
+                        stale_boxes.append((rowid,))
+                        stale_boxes.append((-rowid,))
                     updated += 1
                 data.append((rowid, checked[GEOMETRY], checked[BODY]))
                 start, end = checked[START], checked[END]
                 for index, (west, south, east, north) in enumerate(checked[BOXES]):
                     box_id = rowid if index == 0 else -rowid
                     boxes.append((box_id, west, east, south, north, start, end, rowid))
+            # new items join the R*Tree when it covers every item before them; a bulk load packs it at the end
+            joining = bool(rows) and self._bulk_boxes is None and boxed >= rows[0][0] - 1
+            indexed = boxes if joining or not boxes else [box for box in boxes if box[7] <= boxed]
             if stale_boxes:
                 conn.executemany("DELETE FROM items_rtree WHERE id = ?", stale_boxes)
             if rows:
@@ -578,8 +613,10 @@ class SQLiteCatalog:
                 conn.executemany(_UPDATE_ITEM, updates)
             if data:
                 conn.executemany(_UPSERT_DATA, data)
-            if boxes:
-                conn.executemany(_INSERT_BOX, boxes)
+            if indexed:
+                conn.executemany(_INSERT_BOX, indexed)
+            if joining:
+                _set_rtree_rowid(conn, next_rowid - 1)
             self._index_batch_text(conn, updates, rows, next_rowid)
             self._widen_durations(conn, max_before, max_after)
             new_by_collection: dict[str, int] = {}
@@ -587,6 +624,8 @@ class SQLiteCatalog:
                 new_by_collection[row[1]] = new_by_collection.get(row[1], 0) + 1
             for collection, added in new_by_collection.items():
                 _count(conn, collection, added)
+        if self._bulk_boxes is not None and boxes:  # committed: their boxes wait for the packing
+            self._bulk_boxes.append(np.array(boxes, np.float64))
         report.inserted += inserted
         report.updated += updated
         report.skipped += skipped
@@ -609,12 +648,43 @@ class SQLiteCatalog:
             _set_text_rowid(conn, next_rowid - 1)
 
     def refresh_indexes(self, progress: ProgressCallback | None = None) -> int:
-        """Index the free text of the items a bulk load left out (in chunks, one transaction each); how many."""
+        """Index the items a load left out: the free text after a bulk load, the boxes after an interrupted one
+        (in chunks, one transaction each); how many items' text was indexed."""
         self._conn().execute(f"PRAGMA mmap_size = {_LOAD_MMAP_BYTES}")  # it reads every document once
         try:
+            self._index_boxes()
             return self._index_text(progress)
         finally:
             self._conn().execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+
+    def _index_boxes(self) -> int:
+        """Put the items the R*Tree does not cover into it, boxes from their geometry: packed when it is empty (a
+        bulk load interrupted before its end), else inserted chunk by chunk; how many items."""
+        done = 0
+        while True:
+            with self._transaction() as conn:
+                boxed = _rtree_rowid(conn)
+                last = conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
+                if boxed >= last:
+                    return done
+                empty = conn.execute("SELECT 1 FROM items_rtree_rowid LIMIT 1").fetchone() is None
+                upto = last if empty and boxed == 0 else min(last, boxed + _TEXT_CHUNK)
+                rows = conn.execute(
+                    "SELECT i.rowid, i.start_datetime, i.end_datetime, d.geometry FROM items AS i"
+                    " JOIN items_data AS d ON d.rowid = i.rowid WHERE i.rowid > ? AND i.rowid <= ?",
+                    (boxed, upto),
+                )
+                boxes = [
+                    (rowid if index == 0 else -rowid, box.west, box.east, box.south, box.north, start, end, rowid)
+                    for rowid, start, end, geometry in rows
+                    for index, box in enumerate(checked_boxes(orjson.loads(geometry)))
+                ]
+                if empty and boxed == 0 and boxes:
+                    _pack_boxes(conn, np.array(boxes, np.float64))
+                elif boxes:
+                    conn.executemany(_INSERT_BOX, boxes)
+                _set_rtree_rowid(conn, upto)
+                done += len({box[7] for box in boxes})
 
     def _index_text(self, progress: ProgressCallback | None) -> int:
         done = 0
@@ -836,9 +906,10 @@ class SQLiteCatalog:
         source = "items AS i"
         start = parsed.time.start.timestamp() if parsed.time and parsed.time.start else None
         end = parsed.time.end.timestamp() if parsed.time and parsed.time.end else None
+        unboxed = _unboxed(conn) if parsed.boxes is not None or parsed.filter is not None else None
         if parsed.boxes is not None:
             time_range = (start, end) if parsed.time else None
-            subquery, sub_params = _rtree_subquery(list(parsed.boxes), time_range)
+            subquery, sub_params = _rtree_subquery(list(parsed.boxes), time_range, unboxed)
             area = sum((b.east - b.west) * (b.north - b.south) for b in parsed.boxes)
             if area < _RTREE_DRIVES_BELOW:  # few candidates: walk the R*Tree, then look the items up
                 source = f"({subquery}) AS r CROSS JOIN items AS i"
@@ -863,7 +934,8 @@ class SQLiteCatalog:
                 conditions.append("i.datetime >= ?")
                 params.extend([start, start - after])
         if parsed.filter is not None:
-            sql, filter_params = CQL2Compiler(lambda boxes: _rtree_subquery(boxes, None)).compile(parsed.filter)
+            compiler = CQL2Compiler(lambda boxes: _rtree_subquery(boxes, None, unboxed))
+            sql, filter_params = compiler.compile(parsed.filter)
             conditions.append(sql)
             params.extend(filter_params)
         if parsed.q:
@@ -1002,6 +1074,16 @@ def _set_text_rowid(conn: sqlite3.Connection, rowid: int) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('text_rowid', ?)", (str(rowid),))
 
 
+def _rtree_rowid(conn: sqlite3.Connection) -> int:
+    """The R*Tree holds the boxes of the items up to this rowid (and of none after it)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'rtree_rowid'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _set_rtree_rowid(conn: sqlite3.Connection, rowid: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rtree_rowid', ?)", (str(rowid),))
+
+
 def _count(conn: sqlite3.Connection, collection: str, change: int) -> None:
     conn.execute(
         "INSERT INTO collection_counts (collection, items) VALUES (?, ?)"
@@ -1071,8 +1153,29 @@ def exact_intersects(geometry: dict[str, Any], boxes: tuple[Box, ...]) -> tuple[
     return f"({inside} OR {test})", [*inside_params, *params]
 
 
-def _rtree_subquery(boxes: list[Box], time_range: tuple[float | None, float | None] | None) -> tuple[str, list[Any]]:
-    """Rowids of items whose boxes meet any of ``boxes`` (and the time range); UNION removes doubles."""
+def _pack_boxes(conn: sqlite3.Connection, boxes: np.ndarray) -> None:
+    """Pack rows of ``_INSERT_BOX`` parameters into the empty R*Tree; an item given twice keeps its last boxes."""
+    ids = boxes[:, 0].astype(np.int64)
+    last = np.sort(boxes.shape[0] - 1 - np.unique(ids[::-1], return_index=True)[1])
+    boxes = boxes[last]
+    sqlite_rtree.bulk_load(conn, "items_rtree", ids[last], boxes[:, 1:7], boxes[:, 7].astype(np.int64))
+
+
+def _unboxed(conn: sqlite3.Connection) -> int | None:
+    """The R*Tree's watermark when items after it are not in it yet (``refresh_indexes``), else None."""
+    boxed, last = conn.execute(
+        "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rtree_rowid'), (SELECT max(rowid) FROM items)"
+    ).fetchone()
+    return int(boxed or 0) if last is not None and (boxed or 0) < last else None
+
+
+def _rtree_subquery(
+    boxes: list[Box], time_range: tuple[float | None, float | None] | None, unboxed: int | None = None
+) -> tuple[str, list[Any]]:
+    """Rowids of items whose boxes meet any of ``boxes`` (and the time range); UNION removes doubles.
+
+    Items the R*Tree does not cover yet (after ``unboxed``) are all candidates: every spatial condition also tests
+    the exact geometry."""
     selects, params = [], []
     for box in boxes:
         sql = "SELECT item FROM items_rtree WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?"
@@ -1086,6 +1189,9 @@ def _rtree_subquery(boxes: list[Box], time_range: tuple[float | None, float | No
                 sql += " AND maxt >= ?"
                 params.append(start)
         selects.append(sql)
+    if unboxed is not None:
+        selects.append("SELECT rowid FROM items WHERE rowid > ?")
+        params.append(unboxed)
     return " UNION ".join(selects), params
 
 
