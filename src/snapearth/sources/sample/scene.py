@@ -583,7 +583,9 @@ def render_sar(
     # right-looking: ascending passes look east, descending look west; slopes facing the radar are brighter
     look = math.pi / 2 if orbit_state == "ascending" else 3 * math.pi / 2
     facing = np.sin(model.slope) * np.cos(model.aspect - look + math.pi)
-    terrain = (8 * facing).astype(np.float32)
+    # open water (lakes, rivers, floods, flooded paddies) has a level surface: the slope of the ground around
+    # and under it does not tilt it towards or away from the radar
+    terrain = np.where(cls == 0, 0.0, 8 * facing).astype(np.float32)
     incidence = np.linspace(-1.0, 1.0, n, dtype=np.float32)[None, :]
     if orbit_state == "descending":
         incidence = incidence[:, ::-1]
