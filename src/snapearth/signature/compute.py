@@ -35,7 +35,8 @@ from snapearth.signature.embeddings import optical_vector, radar_vector, season
 from snapearth.signature.masks import RasterSink, mask_asset
 from snapearth.signature.radar import SEED_MARGIN_DB, WaterRegions, water_threshold
 
-SIGNATURE_VERSION = "1.2"  # 1.1: signature-indices is 2-band uint8; 1.2: water rules (S2 MNDWI > -0.2, S1 hysteresis)
+SIGNATURE_VERSION = "1.3"  # 1.1: signature-indices is 2-band uint8; 1.2: water rules (S2 MNDWI > -0.2, S1 hysteresis);
+# 1.3: S1 water mask rewritten by the events stage with optical snow and the orbit's recent acquisitions
 PREFIX = "signature:"
 CHIP_PIXELS = 256
 S2CLOUDLESS_RESOLUTION_M = 160.0
@@ -183,7 +184,9 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
         try:
             for name in MASKS:
                 sinks.add(name, RasterSink(paths[name], grid, count=1, dtype="uint8", nodata=optical.MASK_NODATA))
-            indices = RasterSink(paths["indices"], grid, count=2, dtype="uint8", nodata=0, overviews=False)
+            indices = RasterSink(
+                paths["indices"], grid, count=2, dtype="uint8", nodata=0, overviews=False, compress=False
+            )
             sinks.add("indices", indices)
             kernel_specs = [specs[k] for k in optical.KERNEL_BANDS]
             scale = [s.scale for s in kernel_specs]
@@ -436,8 +439,10 @@ def _radar(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) -> I
             folder / f"{item_id}_signature-water.tif",
             "signature-water",
             "Water mask (radar)",
-            f"1 water (VV < {threshold:.1f} dB, {method}, in regions reaching {threshold - SEED_MARGIN_DB:.1f} dB), "
-            "0 other, 255 no data",
+            f"1 water (VV < {threshold:.1f} dB, {method}, in regions reaching {threshold - SEED_MARGIN_DB:.1f} dB; "
+            "the events stage rewrites it with the threshold of signature:water_threshold_db, no water where "
+            "optical views saw snow, and persistent water of the orbit's recent acquisitions: see "
+            "signature:water_context), 0 other, 255 no data",
         )
     }
     return ItemSignature(

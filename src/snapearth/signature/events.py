@@ -41,6 +41,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,14 +52,18 @@ from rasterio.enums import Resampling
 from rasterio.features import shapes
 from rasterio.transform import Affine
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import reproject
+from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import transform as shapely_transform
 
 from snapearth.catalog.base import parse_rfc3339
-from snapearth.signature.bands import SignatureInputError, asset_href
+from snapearth.signature.bands import Grid, SignatureInputError, asset_href
 from snapearth.signature.compute import PREFIX
+from snapearth.signature.masks import RasterSink
 from snapearth.signature.optical import decode_index
+from snapearth.signature.radar import HISTORY_ACQUISITIONS, SNOW_CONTEXT_DAYS, temporal_mean_db, water_with_context
 
 Item = dict[str, Any]
 EVENTS_COLLECTION = "events"
@@ -286,8 +291,17 @@ def clean(mask: np.ndarray, min_pixels: int) -> np.ndarray:
 class PlaceTracker:
     """Walks the observations of one place in time order, opening, extending and closing events."""
 
-    def __init__(self, place: str, grid: PlaceGrid, *, min_pixels: int, permanent_snow: np.ndarray) -> None:
+    def __init__(
+        self,
+        place: str,
+        grid: PlaceGrid,
+        *,
+        min_pixels: int,
+        permanent_snow: np.ndarray,
+        snow_views: list[SnowView] | None = None,
+    ) -> None:
         self.place = place
+        self.snow_views = snow_views or []
         self.grid = grid
         self.min_pixels = min_pixels
         self.reach_px = max(1.0, NEIGHBOURHOOD_M / abs(grid.transform.a))
@@ -316,6 +330,7 @@ class PlaceTracker:
         self.radar_history: list[tuple[datetime, np.ndarray]] = []  # (when, packed bits of radar water)
         self.previous: Observation | None = None
         self.radar_previous: dict[Any, tuple[Observation, RadarState]] = {}
+        self.radar_orbit_history: dict[Any, list[Observation]] = defaultdict(list)  # the last ones per orbit
         self.updates: dict[str, dict[str, Any]] = {}  # item id -> temporal properties
 
     # optical ------------------------------------------------------------------------------------------------
@@ -445,6 +460,9 @@ class PlaceTracker:
     def add_radar(self, obs: Observation, s: RadarState) -> None:
         orbit = obs.item.get("properties", {}).get("sat:relative_orbit")
         same_orbit = self.radar_previous.get(orbit)
+        water_props = self._radar_water_with_context(obs, orbit)
+        if water_props:
+            s = read_radar(obs.item, self.grid)  # the mask was rewritten with the context
         # wet snow is as dark as water in C-band: no radar flood where the optical reference saw snow
         flood = s.water & s.valid & self.water_known & ~self.ref_water & ~self._seasonal(obs.when)
         flood &= self.water_count * 2 <= self.clear_count
@@ -466,7 +484,7 @@ class PlaceTracker:
                 }
         else:
             flood = np.zeros_like(flood)
-        self.updates[obs.item_id] = props
+        self.updates[obs.item_id] = {**water_props, **props}
         self._track("flood", clean(flood, self.min_pixels), np.ones_like(s.vv), obs, s.valid, "radar")
         if same_orbit is not None:
             self._update_water(s.valid, s.water, self._open_mask("flood"))
@@ -477,6 +495,95 @@ class PlaceTracker:
             self.water_known |= first
         self.radar_previous[orbit] = (obs, s)
         self.radar_history.append((obs.when, np.packbits(s.water & s.valid)))
+
+    def _snow_exclusion(self, when: datetime) -> np.ndarray | None:
+        """Pixels that the last clear optical view before ``when`` or the first one after it (each within
+        SNOW_CONTEXT_DAYS) saw under snow, and perennial snow; None when no optical view is that close."""
+        day = _days(when)
+        views = [v for v in self.snow_views if abs(v.day - day) <= SNOW_CONTEXT_DAYS]
+        if not views:
+            return None
+        shape_ = (self.grid.height, self.grid.width)
+        before = np.zeros(shape_, bool)
+        after = np.zeros(shape_, bool)
+        for view in sorted(views, key=lambda v: v.day):
+            if view.day <= day:  # the last clear view before wins
+                before = np.where(view.clear_mask(shape_), view.snow_mask(shape_), before)
+        for view in sorted(views, key=lambda v: -v.day):
+            if view.day > day:  # the first clear view after wins
+                after = np.where(view.clear_mask(shape_), view.snow_mask(shape_), after)
+        out: np.ndarray = before | after | self.permanent_snow
+        return out
+
+    def _snow_exclusion_on(self, when: datetime, native: PlaceGrid) -> np.ndarray | None:
+        """``_snow_exclusion`` warped (nearest) onto a radar item's own grid."""
+        on_place = self._snow_exclusion(when)
+        if on_place is None:
+            return None
+        out = np.zeros((native.height, native.width), np.uint8)
+        reproject(
+            on_place.astype(np.uint8),
+            out,
+            src_transform=self.grid.transform,
+            src_crs=self.grid.crs,
+            dst_transform=native.transform,
+            dst_crs=native.crs,
+            resampling=Resampling.nearest,
+        )
+        return out.astype(bool)
+
+    def _radar_water_with_context(self, obs: Observation, orbit: Any) -> dict[str, Any]:
+        """Rewrite the radar item's water mask (its own grid) with the optical snow exclusion and the orbit's
+        recent acquisitions (``radar.water_with_context``); the properties that change. Nothing when the item is
+        too large to hold whole (the single-image mask of ``compute`` stays)."""
+        item = obs.item
+        past = self.radar_orbit_history[orbit]
+        previous = past[-(HISTORY_ACQUISITIONS - 1) :] if HISTORY_ACQUISITIONS > 1 else []
+        past.append(obs)
+        del past[:-HISTORY_ACQUISITIONS]
+        vv_href = asset_href(item, "vv")
+        with rasterio.open(vv_href) as ds:
+            if ds.width * ds.height > MAX_CONTEXT_PIXELS:
+                return {}
+            native = PlaceGrid(ds.crs, ds.transform, ds.height, ds.width)
+        vv, ok = _radar_db(item, native)
+        context: list[str] = []
+        exclude = self._snow_exclusion_on(obs.when, native)
+        if exclude is not None:
+            context.append("optical-snow")
+        history = None
+        if previous:
+            stack = [np.where(ok, vv, np.nan)]
+            for prev in previous:
+                prev_vv, prev_ok = _radar_db(prev.item, native)
+                # a date when the pixel lay under snow says nothing about water there
+                prev_snow = self._snow_exclusion_on(prev.when, native)
+                if prev_snow is not None:
+                    prev_ok &= ~prev_snow
+                stack.append(np.where(prev_ok, prev_vv, np.nan))
+            history = temporal_mean_db(stack)
+            context.append(f"orbit-history-{len(stack)}")
+        water, threshold, method = water_with_context(vv, ok, exclude=exclude, history_db=history)
+        out = np.where(ok, water, False).astype(np.uint8)
+        out[~ok] = 255
+        grid = Grid(height=native.height, width=native.width, transform=native.transform, crs=native.crs)
+        sink = RasterSink(Path(asset_href(item, "signature-water")), grid, count=1, dtype="uint8", nodata=255)
+        try:
+            sink.write(out, Window(0, 0, native.width, native.height))
+            sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+        valid = max(int(ok.sum()), 1)
+        return {
+            PREFIX + "water_fraction": round(float(water[ok].sum()) / valid, 6),
+            PREFIX + "water_threshold_db": round(float(threshold), 2),
+            PREFIX + "water_method": method,
+            PREFIX + "water_context": context,
+            PREFIX + "water_excluded_fraction": round(float((exclude & ok).sum()) / valid, 6)
+            if exclude is not None
+            else 0.0,
+        }
 
     # tracking ---------------------------------------------------------------------------------------------
     def _open_mask(self, kind: str) -> np.ndarray:
@@ -540,6 +647,51 @@ class PlaceTracker:
             return True
         distance = ndimage.distance_transform_edt(~event_mask)
         return bool((distance[mask] <= self.reach_px).any())
+
+
+MAX_CONTEXT_PIXELS = 4096 * 4096  # a radar image is rewritten with its context whole (a few arrays of this size)
+
+
+@dataclass
+class SnowView:
+    """One optical observation's clear and snow pixels on the place grid (bit-packed)."""
+
+    day: float
+    clear: np.ndarray
+    snow: np.ndarray
+
+    def clear_mask(self, shape_: tuple[int, int]) -> np.ndarray:
+        out: np.ndarray = np.unpackbits(self.clear, count=shape_[0] * shape_[1]).reshape(shape_).astype(bool)
+        return out
+
+    def snow_mask(self, shape_: tuple[int, int]) -> np.ndarray:
+        out: np.ndarray = np.unpackbits(self.snow, count=shape_[0] * shape_[1]).reshape(shape_).astype(bool)
+        return out
+
+
+def snow_views(observations: list[Observation], grid: PlaceGrid) -> list[SnowView]:
+    """The clear and snow pixels of the optical observations that a radar observation of the place may use
+    (within SNOW_CONTEXT_DAYS of one)."""
+    radar_days = [_days(o.when) for o in observations if o.kind == "radar"]
+    out = []
+    for obs in observations:
+        day = _days(obs.when)
+        if obs.kind != "optical" or not any(abs(day - r) <= SNOW_CONTEXT_DAYS for r in radar_days):
+            continue
+        clear = _read(obs.item, "signature-cloud", grid) == 0
+        snow = (_read(obs.item, "signature-snow", grid) == 1) & clear
+        out.append(SnowView(day, np.packbits(clear), np.packbits(snow)))
+    return out
+
+
+def _radar_db(item: Item, grid: PlaceGrid) -> tuple[np.ndarray, np.ndarray]:
+    """(VV sigma0 dB, valid) of a radar item read onto ``grid``."""
+    dn = _read(item, "vv", grid).astype(np.float32)
+    band = (item["assets"]["vv"].get("raster:bands") or [{}])[0]
+    nodata = band.get("nodata")
+    ok = np.ones(dn.shape, bool) if nodata is None else dn != float(nodata)
+    vv = (dn * float(band.get("scale", 1.0)) + float(band.get("offset", 0.0))).astype(np.float32)
+    return vv, ok
 
 
 def permanent_snow(observations: list[Observation], grid: PlaceGrid) -> np.ndarray:
@@ -755,11 +907,12 @@ def detect_events(
         try:
             grid = place_grid(obs_list, max_side)
             perennial = permanent_snow(obs_list, grid)
+            views = snow_views(obs_list, grid)
         except (SignatureInputError, rasterio.errors.RasterioError) as exc:
             failures[place] = str(exc)
             continue
         min_pixels = max(4, math.ceil(min_area_km2 / grid.pixel_km2))
-        tracker = PlaceTracker(place, grid, min_pixels=min_pixels, permanent_snow=perennial)
+        tracker = PlaceTracker(place, grid, min_pixels=min_pixels, permanent_snow=perennial, snow_views=views)
         for obs in obs_list:
             try:
                 if obs.kind == "optical":

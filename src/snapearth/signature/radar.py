@@ -164,3 +164,52 @@ class WaterRegions:
         labels, _, _ = _regions(vv_db, ok, self.threshold)
         out: np.ndarray = self._keep[np.where(labels > 0, labels + self._offsets[index], 0)]
         return out
+
+
+# -- context: optical snow and the orbit's time series (applied by the events stage, ``events.PlaceTracker``) ---
+SNOW_CONTEXT_DAYS = 60  # an optical view of a pixel this close in time (before or after) says whether snow lies
+HISTORY_ACQUISITIONS = 3  # the acquisition and the previous ones of its relative orbit averaged for persistence
+HISTORY_MARGIN_DB = 2.0  # persistent water is kept when the acquisition itself is below threshold + this
+
+
+def temporal_mean_db(stack: list[np.ndarray]) -> np.ndarray:
+    """dB of the mean linear intensity of co-registered sigma0 images (dB, NaN where not valid): a multi-temporal
+    multi-look. A pixel is NaN unless every image has it."""
+    linear = np.zeros(stack[0].shape, np.float64)
+    for db in stack:
+        linear += np.power(10.0, db.astype(np.float64) / 10.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = (10.0 * np.log10(linear / len(stack))).astype(np.float32)
+    return out
+
+
+def water_with_context(
+    vv_db: np.ndarray,
+    ok: np.ndarray,
+    *,
+    exclude: np.ndarray | None = None,
+    history_db: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, str]:
+    """(water, threshold dB, method) of one image with what other acquisitions of the place say.
+
+    ``exclude``: pixels where the nearest clear optical view (within ``SNOW_CONTEXT_DAYS``) saw snow or ice: wet
+    snow is as dark as open water at C band (Nagler & Rott 2000), and snow-free slopes facing away from the radar
+    darken it further; VV and VH cannot tell it from water in one image. Like the exclusion layer of Copernicus'
+    Global Flood Monitoring, those pixels are not classified as water, and they do not enter the threshold's
+    histogram (a scene that is mostly wet snow otherwise gets a valley inside the snow).
+    ``history_db``: ``temporal_mean_db`` of this image and the previous ``HISTORY_ACQUISITIONS - 1`` of the same
+    relative orbit (same geometry: the terrain darkens the same slopes alike). Speckle (ENL ~4.4 per product) and
+    the wind's roughening of one date average out over the dates, so water that persists (rivers, lakes, a paddy
+    for its season) stands out below the threshold where a single date leaves a third of its mixed edge pixels
+    above it; such a pixel is water if this date does not contradict it (VV below threshold +
+    ``HISTORY_MARGIN_DB``; a drained field is back at land level, >= 4 dB above). New water (a flood) needs no
+    history: the single-image rule (``water_mask``) still finds it. Without either input, this is ``water_mask``
+    with ``water_threshold``.
+    """
+    usable = ok if exclude is None else ok & ~exclude
+    threshold, method = water_threshold(vv_db[usable])
+    water = water_mask(vv_db, usable, threshold)
+    if history_db is not None:
+        with np.errstate(invalid="ignore"):
+            water |= usable & (history_db < threshold) & (vv_db < threshold + HISTORY_MARGIN_DB)
+    return water, threshold, method
