@@ -15,10 +15,12 @@ items after them directly, so results are right at every moment, and ``refresh_i
 from __future__ import annotations
 
 import gc
+import os
 import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -131,6 +133,8 @@ _SECONDARY_INDEXES = {
     "items_relative_orbit": "relative_orbit",
 }
 _CREATE_SECONDARY = [f"CREATE INDEX IF NOT EXISTS {name} ON items ({on})" for name, on in _SECONDARY_INDEXES.items()]
+# helper threads of SQLite's sorter while a bulk load builds its indexes (the loader's workers are done by then)
+_SORTER_THREADS = max(0, min(4, (os.cpu_count() or 1) - 1))
 _CREATE_UNIQUE = "CREATE UNIQUE INDEX IF NOT EXISTS items_collection_id ON items (collection, id)"
 _SCHEMA = _SCHEMA.format(unique=_CREATE_UNIQUE, secondary="\n".join(f"{statement};" for statement in _CREATE_SECONDARY))
 
@@ -528,26 +532,35 @@ class SQLiteCatalog:
             conn.execute("PRAGMA busy_timeout = 60000")
 
     def _finish_bulk(self) -> None:
-        """The end of a bulk load (or of a failed one): the R*Tree of what it committed, then the indexes."""
+        """The end of a bulk load (or of a failed one): the secondary indexes, and the R*Tree of what it committed,
+        packed in a thread while SQLite sorts the indexes (both release the GIL)."""
         stored, self._bulk_boxes = self._bulk_boxes, None
-        if stored:
-            self._pack_rtree(np.concatenate(stored))
-        self._create_secondary_indexes()
-
-    def _pack_rtree(self, boxes: np.ndarray) -> None:
-        """Build the R*Tree of a bulk load at once: it then covers the items up to the last rowid the load wrote."""
+        if not stored:
+            self._create_secondary_indexes()
+            return
+        boxes = np.concatenate(stored)
+        node_bytes = sqlite_rtree.node_size(self._conn(), "items_rtree")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            packing = pool.submit(_pack_boxes, boxes, node_bytes)
+            self._create_secondary_indexes()
+            tree = packing.result()
         items = np.unique(boxes[:, 7])
         with self._transaction() as conn:
             if _rtree_rowid(conn) != 0 or items[-1] != items.size:
                 return  # another connection wrote items meanwhile: ``refresh_indexes`` indexes them all
-            _pack_boxes(conn, boxes)
+            sqlite_rtree.write(conn, "items_rtree", tree)
             _set_rtree_rowid(conn, int(items[-1]))
 
     def _create_secondary_indexes(self) -> None:
-        with self._transaction() as conn:
-            conn.execute(_CREATE_UNIQUE)
-            for statement in _CREATE_SECONDARY:
-                conn.execute(statement)
+        conn = self._conn()
+        conn.execute(f"PRAGMA threads = {_SORTER_THREADS}")  # the sorter merges in helper threads
+        try:
+            with self._transaction() as conn:
+                conn.execute(_CREATE_UNIQUE)
+                for statement in _CREATE_SECONDARY:
+                    conn.execute(statement)
+        finally:
+            conn.execute("PRAGMA threads = 0")
         self._bulk_keys = None
 
     def _write_batch(self, batch: list[tuple[Any, ...]], mode: LoadMode, report: LoadReport) -> None:
@@ -680,7 +693,8 @@ class SQLiteCatalog:
                     for index, box in enumerate(checked_boxes(orjson.loads(geometry)))
                 ]
                 if empty and boxed == 0 and boxes:
-                    _pack_boxes(conn, np.array(boxes, np.float64))
+                    node_bytes = sqlite_rtree.node_size(conn, "items_rtree")
+                    sqlite_rtree.write(conn, "items_rtree", _pack_boxes(np.array(boxes, np.float64), node_bytes))
                 elif boxes:
                     conn.executemany(_INSERT_BOX, boxes)
                 _set_rtree_rowid(conn, upto)
@@ -1153,12 +1167,12 @@ def exact_intersects(geometry: dict[str, Any], boxes: tuple[Box, ...]) -> tuple[
     return f"({inside} OR {test})", [*inside_params, *params]
 
 
-def _pack_boxes(conn: sqlite3.Connection, boxes: np.ndarray) -> None:
-    """Pack rows of ``_INSERT_BOX`` parameters into the empty R*Tree; an item given twice keeps its last boxes."""
+def _pack_boxes(boxes: np.ndarray, node_bytes: int) -> sqlite_rtree.PackedTree:
+    """The packed R*Tree of rows of ``_INSERT_BOX`` parameters; an item given twice keeps its last boxes."""
     ids = boxes[:, 0].astype(np.int64)
     last = np.sort(boxes.shape[0] - 1 - np.unique(ids[::-1], return_index=True)[1])
     boxes = boxes[last]
-    sqlite_rtree.bulk_load(conn, "items_rtree", ids[last], boxes[:, 1:7], boxes[:, 7].astype(np.int64))
+    return sqlite_rtree.pack(ids[last], boxes[:, 1:7], boxes[:, 7].astype(np.int64), node_bytes)
 
 
 def _unboxed(conn: sqlite3.Connection) -> int | None:

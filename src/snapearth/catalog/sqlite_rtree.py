@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -91,25 +92,37 @@ def _node_boxes(boxes: np.ndarray, capacity: int) -> np.ndarray:
     return out
 
 
-def bulk_load(conn: sqlite3.Connection, table: str, ids: np.ndarray, boxes: np.ndarray, aux: np.ndarray) -> None:
-    """Fill the empty rtree ``table`` with entries ``ids`` (int64), ``boxes`` (n x 2d float64: min, max per
-    dimension, in the table's column order) and one auxiliary column ``aux`` (int64), in the caller's transaction.
+@dataclass(frozen=True)
+class PackedTree:
+    """The rows of an rtree's shadow tables for a set of entries (``pack``), ready to be written (``write``)."""
 
-    Raises ``ValueError`` when the table is not empty or the shapes disagree with its columns."""
+    nodes: list[tuple[int, bytes]]  # (nodeno, data)
+    parents: list[tuple[int, int]]  # (nodeno, parentnode)
+    entries: tuple[list[int], list[int], list[int]]  # rowid, leaf nodeno, auxiliary column; sorted by rowid
+
+
+def node_size(conn: sqlite3.Connection, table: str) -> int:
+    """The node size, in bytes, of the rtree ``table`` (that of its root node)."""
+    row = conn.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = {_ROOT}').fetchone()
+    if row is None:
+        raise ValueError(f"rtree bulk load: {table} has no root node")
+    return int(row[0])
+
+
+def pack(ids: np.ndarray, boxes: np.ndarray, aux: np.ndarray, node_bytes: int) -> PackedTree:
+    """The packed tree of entries ``ids`` (int64), ``boxes`` (n x 2d float64: min, max per dimension, in the
+    table's column order) and one auxiliary column ``aux`` (int64), for nodes of ``node_bytes``.
+
+    Pure numpy (it releases the GIL in its sorts): it can run in a thread while the database does other work."""
     count = ids.shape[0]
-    if count == 0:
-        return
     if boxes.shape[0] != count or aux.shape[0] != count:
         raise ValueError("rtree bulk load: ids, boxes and aux differ in length")
-    if conn.execute(f'SELECT 1 FROM "{table}_rowid" LIMIT 1').fetchone() is not None:
-        raise ValueError(f"rtree bulk load: {table} is not empty")
-    row = conn.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = {_ROOT}').fetchone()
     coordinates = boxes.shape[1]
-    cell_bytes = 8 + 4 * coordinates
-    node_bytes = int(row[0]) if row is not None else 4 + 51 * cell_bytes
-    capacity = (node_bytes - 4) // cell_bytes
+    capacity = (node_bytes - 4) // (8 + 4 * coordinates)
     if capacity < 2:
-        raise ValueError(f"rtree bulk load: {table}'s nodes hold {capacity} cells")
+        raise ValueError(f"rtree bulk load: nodes of {node_bytes} bytes hold {capacity} cells")
+    if count == 0:
+        return PackedTree([], [], ([], [], []))
     low, high = outward_float32(boxes[:, 0::2], boxes[:, 1::2])
     rounded = np.empty((count, coordinates), np.float32)
     rounded[:, 0::2], rounded[:, 1::2] = low, high
@@ -117,8 +130,6 @@ def bulk_load(conn: sqlite3.Connection, table: str, ids: np.ndarray, boxes: np.n
     # leaves, then each level above, until one node holds them all
     order = str_order((low + high) / 2, capacity)
     level_ids, level_boxes = ids[order], rounded[order]
-    leaf_of = np.empty(count, np.int64)  # position in ``order`` -> leaf index
-    leaf_of[:] = np.arange(count) // capacity
     levels: list[tuple[np.ndarray, np.ndarray]] = []  # per level, bottom up: (cell ids, cell boxes) in node order
     parents_of: list[np.ndarray] = []  # per level above the leaves: child node index -> this level's node index
     while True:
@@ -141,27 +152,40 @@ def bulk_load(conn: sqlite3.Connection, table: str, ids: np.ndarray, boxes: np.n
         first[level] = number
         number += math.ceil(levels[level][0].shape[0] / capacity)
 
-    conn.execute(f'DELETE FROM "{table}_node"')
-    conn.execute(f'DELETE FROM "{table}_parent"')
+    node_rows: list[tuple[int, bytes]] = []
+    parent_rows: list[tuple[int, int]] = []
     for level, (cell_ids, cell_boxes) in enumerate(levels):
         if level > 0:
             cell_ids = cell_ids + first[level - 1]  # child node indexes -> node numbers
         blobs = _cells(cell_ids, cell_boxes, capacity, node_bytes, depth if level == depth else None)
         numbers = range(first[level], first[level] + blobs.shape[0])
-        conn.executemany(
-            f'INSERT INTO "{table}_node" (nodeno, data) VALUES (?, ?)',
-            zip(numbers, (blob.tobytes() for blob in blobs), strict=True),
-        )
+        node_rows.extend(zip(numbers, (blob.tobytes() for blob in blobs), strict=True))
         if level < depth:
-            parent_numbers = (parents_of[level] + first[level + 1]).tolist()
-            conn.executemany(
-                f'INSERT INTO "{table}_parent" (nodeno, parentnode) VALUES (?, ?)',
-                zip(numbers, parent_numbers, strict=True),
-            )
+            parent_rows.extend(zip(numbers, (parents_of[level] + first[level + 1]).tolist(), strict=True))
     leaf = np.empty(count, np.int64)
-    leaf[order] = leaf_of + first[0]
+    leaf[order] = np.arange(count) // capacity + first[0]
     by_id = np.argsort(ids, kind="stable")
+    return PackedTree(node_rows, parent_rows, (ids[by_id].tolist(), leaf[by_id].tolist(), aux[by_id].tolist()))
+
+
+def write(conn: sqlite3.Connection, table: str, tree: PackedTree) -> None:
+    """Write a packed tree into the empty rtree ``table``, in the caller's transaction (``ValueError`` when the
+    table is not empty or its nodes are not the size the tree was packed for)."""
+    if not tree.nodes:
+        return
+    if conn.execute(f'SELECT 1 FROM "{table}_rowid" LIMIT 1').fetchone() is not None:
+        raise ValueError(f"rtree bulk load: {table} is not empty")
+    if len(tree.nodes[0][1]) != node_size(conn, table):
+        raise ValueError(f"rtree bulk load: {table}'s nodes are not {len(tree.nodes[0][1])} bytes")
+    conn.execute(f'DELETE FROM "{table}_node"')
+    conn.execute(f'DELETE FROM "{table}_parent"')
+    conn.executemany(f'INSERT INTO "{table}_node" (nodeno, data) VALUES (?, ?)', tree.nodes)
+    conn.executemany(f'INSERT INTO "{table}_parent" (nodeno, parentnode) VALUES (?, ?)', tree.parents)
     conn.executemany(
-        f'INSERT INTO "{table}_rowid" (rowid, nodeno, a0) VALUES (?, ?, ?)',
-        zip(ids[by_id].tolist(), leaf[by_id].tolist(), aux[by_id].tolist(), strict=True),
+        f'INSERT INTO "{table}_rowid" (rowid, nodeno, a0) VALUES (?, ?, ?)', zip(*tree.entries, strict=True)
     )
+
+
+def bulk_load(conn: sqlite3.Connection, table: str, ids: np.ndarray, boxes: np.ndarray, aux: np.ndarray) -> None:
+    """``pack`` then ``write``: fill the empty rtree ``table`` in the caller's transaction."""
+    write(conn, table, pack(ids, boxes, aux, node_size(conn, table)))
