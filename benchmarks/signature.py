@@ -374,8 +374,7 @@ def throughput(archive: Path, repeat: int = 9) -> dict[str, Any]:
     statistics, ``OpticalAccumulator.add_strip``; writing the 4 mask COGs and the indices raster)."""
     from snapearth.signature import optical
     from snapearth.signature.bands import S2_BANDS, BandReader, asset_href, band_spec
-    from snapearth.signature.compute import CHIP_PIXELS, MASKS, compute_signature
-    from snapearth.signature.masks import RasterSink
+    from snapearth.signature.compute import CHIP_PIXELS, MASKS, compute_signature, optical_sinks
 
     paths = sorted((archive / "sentinel-2-l2a").glob("*/*.json"))
     items = []
@@ -438,19 +437,10 @@ def throughput(archive: Path, repeat: int = 9) -> dict[str, Any]:
 
     def write_rasters() -> None:
         for k, ((_, item_strips), grid) in enumerate(zip(strips, grids, strict=True)):
-            sinks = {
-                name: RasterSink(out / f"phase-{k}-{name}.tif", grid, count=1, dtype="uint8", nodata=255)
-                for name in MASKS
-            }
-            indices = RasterSink(
-                out / f"phase-{k}-indices.tif", grid, count=2, dtype="uint8", nodata=0, overviews=False
-            )
+            sinks = optical_sinks({name: out / f"phase-{k}-{name}.tif" for name in (*MASKS, "indices")}, grid)
             for (w, _, _), strip in zip(item_strips, results[k], strict=True):
-                for name, mask in zip(optical.MASK_NAMES, strip.masks, strict=True):
-                    sinks[name].write(mask, w)
-                indices.write(strip.index_bytes, w)
-            for sink in (*sinks.values(), indices):
-                sink.finish()
+                sinks.write_strip(strip, w)
+            sinks.finish()
 
     load_before = os.getloadavg()
     first_call_s = timed(signature)[0]  # numba's cache load (or compile), GDAL's first opens

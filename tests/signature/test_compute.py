@@ -91,6 +91,32 @@ def test_masks_are_cogs_next_to_the_item(scene: dict) -> None:
     assert merged["assets"]["signature-snow"]["href"].endswith("S2-A_signature-snow.tif")
 
 
+def test_indices_raster_is_a_cog_of_the_documented_bytes(scene: dict) -> None:
+    from rio_cogeo.cogeo import cog_validate
+    from rio_tiler.io import Reader
+
+    from snapearth.signature.optical import decode_index
+
+    href = compute_signature(scene, chip_pixels=64).assets["signature-indices"]["href"]
+    valid, errors, warnings = cog_validate(href, strict=True)
+    assert valid
+    assert not errors
+    assert not warnings
+    with rasterio.open(href) as ds:
+        assert ds.count == 2
+        assert ds.dtypes == ("uint8", "uint8")
+        assert ds.nodata == 0
+        assert ds.overviews(1) == []
+        raw = ds.read()
+    assert (raw[:, 70:100] == 0).all()  # clouds and shadows: not clear
+    ndvi = decode_index(raw[0])
+    assert np.nanmean(ndvi[:50]) < 0  # water
+    assert np.nanmean(ndvi[150:]) > 0.4  # vegetation
+    with Reader(href) as cog:  # what the tile server reads
+        image = cog.read()
+    assert (image.data == raw).all()
+
+
 def test_offset_taken_from_the_item_before_baseline_4(tmp_path: Path) -> None:
     names = cover_map({"water": (slice(0, 100), slice(0, 200))}, SHAPE)
     old = s2_item(tmp_path, "old", names, when=datetime(2020, 7, 1), baseline="02.14")

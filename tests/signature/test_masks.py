@@ -20,9 +20,10 @@ def _grid(height: int, width: int) -> Grid:
     return Grid(height, width, from_origin(399960.0, 4900020.0, 20.0, 20.0), rasterio.crs.CRS.from_epsg(32631))
 
 
-def _write(path: Path, data: np.ndarray, strip: int, *, overviews: bool = True) -> None:
+def _write(path: Path, data: np.ndarray, strip: int, *, overviews: bool = True, compress: bool = True) -> None:
     count, height, width = data.shape
-    sink = RasterSink(path, _grid(height, width), count=count, dtype="uint8", nodata=255, overviews=overviews)
+    grid = _grid(height, width)
+    sink = RasterSink(path, grid, count=count, dtype="uint8", nodata=255, overviews=overviews, compress=compress)
     for row in range(0, height, strip):
         rows = min(strip, height - row)
         sink.write(data[:, row : row + rows] if count > 1 else data[0, row : row + rows], Window(0, row, width, rows))
@@ -74,6 +75,26 @@ def test_two_band_raster_without_overviews(tmp_path: Path) -> None:
         assert ds.overviews(1) == []
         assert (ds.read() == data).all()
     assert cog_validate(path)[0]
+
+
+@pytest.mark.parametrize("overviews", [False, True])
+def test_uncompressed_raster_is_a_valid_cog(tmp_path: Path, overviews: bool) -> None:
+    data = np.random.default_rng(2).integers(0, 255, (2, 700, 530), dtype=np.uint8)
+    data[:, :300] = 7  # uniform tiles are stored whole too
+    path = tmp_path / "raw.tif"
+    _write(path, data, 100, overviews=overviews, compress=False)
+    with rasterio.open(path) as ds:
+        assert ds.compression is None
+        assert ds.block_shapes == [(256, 256)] * 2
+        assert (ds.read() == data).all()
+        assert bool(ds.overviews(1)) == overviews
+    assert path.stat().st_size > data.nbytes  # tiles padded to 256 x 256, nothing compressed
+    valid, errors, warnings = cog_validate(path)
+    assert valid
+    assert not errors
+    # the only warning without overviews: rio-cogeo recommends them above 512 pixels
+    assert all("overviews" in w for w in warnings)
+    assert bool(warnings) != overviews
 
 
 def test_strips_must_come_in_order(tmp_path: Path) -> None:

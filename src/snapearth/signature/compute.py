@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from pyproj import Transformer
+from rasterio.windows import Window
 
 from snapearth.catalog.base import parse_rfc3339
 from snapearth.signature import optical
@@ -152,6 +153,24 @@ class _Sinks:
         for sink in self.sinks.values():
             sink.abort()
 
+    def write_strip(self, strip: optical.StripResult, window: Window) -> None:
+        """A classified Sentinel-2 strip: its masks and its indices-raster bytes (sinks of ``optical_sinks``)."""
+        for name, mask in zip(optical.MASK_NAMES, strip.masks, strict=True):
+            self.sinks[name].write(mask, window)
+        self.sinks["indices"].write(strip.index_bytes, window)
+
+
+def optical_sinks(paths: dict[str, Path], grid: Grid) -> _Sinks:
+    """The rasters of a Sentinel-2 signature, keyed like ``paths`` (the names of ``MASKS``, and "indices"): the mask
+    COGs (ZSTD, nearest overviews) and the indices raster, stored uncompressed: two bands of noisy bytes, which
+    ZSTD-1 halves for ~9 ms of CPU per 1024 x 1024 scene, a sixth of the signature's time."""
+    sinks = _Sinks()
+    for name in MASKS:
+        sinks.add(name, RasterSink(paths[name], grid, count=1, dtype="uint8", nodata=optical.MASK_NODATA))
+    indices = RasterSink(paths["indices"], grid, count=2, dtype="uint8", nodata=0, overviews=False, compress=False)
+    sinks.add("indices", indices)
+    return sinks
+
 
 # -- Sentinel-2 ---------------------------------------------------------------------------------------------
 def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) -> ItemSignature:
@@ -178,16 +197,10 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
         chip_rows = math.ceil(grid.height / chip_pixels)
         chip_cols = math.ceil(grid.width / chip_pixels)
         acc = optical.OpticalAccumulator(chip_rows, chip_cols, chip_pixels)
-        sinks = _Sinks()
         paths = {name: folder / f"{item_id}_signature-{name}.tif" for name in (*MASKS, "indices")}
+        sinks = optical_sinks(paths, grid)
         implausible = 0
         try:
-            for name in MASKS:
-                sinks.add(name, RasterSink(paths[name], grid, count=1, dtype="uint8", nodata=optical.MASK_NODATA))
-            indices = RasterSink(
-                paths["indices"], grid, count=2, dtype="uint8", nodata=0, overviews=False, compress=False
-            )
-            sinks.add("indices", indices)
             kernel_specs = [specs[k] for k in optical.KERNEL_BANDS]
             scale = [s.scale for s in kernel_specs]
             offset = [s.offset for s in kernel_specs]
@@ -213,9 +226,7 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
                     dn, scale, offset, nodata, int(window.row_off), invalid=invalid, scl=scl, cloud_mask=cloud_mask
                 )
                 implausible += strip.implausible
-                for name, mask in zip(optical.MASK_NAMES, strip.masks, strict=True):
-                    sinks.sinks[name].write(mask, window)
-                sinks.sinks["indices"].write(strip.index_bytes, window)
+                sinks.write_strip(strip, window)
             valid_pixels = acc.valid_pixels
             if valid_pixels == 0:
                 raise SignatureInputError("assets: empty image, no valid pixel in any band", field="assets")

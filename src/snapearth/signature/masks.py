@@ -35,7 +35,7 @@ ZSTD_LEVEL = 1
 # TIFF tags and field types
 _SHORT, _LONG, _DOUBLE, _ASCII = 3, 4, 12, 2
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8}
-_COMPRESSION_ZSTD = 50000  # libtiff/GDAL's code
+_COMPRESSION_NONE, _COMPRESSION_ZSTD = 1, 50000  # 50000: libtiff/GDAL's code
 _GEO_TAGS = (33550, 33922, 34264, 34735, 34736, 34737)  # pixel scale, tiepoint, transformation, GeoKeys
 _GDAL_NODATA = 42113
 
@@ -117,9 +117,18 @@ class _Level:
     one row of tiles per level, plus the compressed tiles."""
 
     def __init__(
-        self, height: int, width: int, count: int, fill: Any, *, base: tuple[int, int], factors: list[int]
+        self,
+        height: int,
+        width: int,
+        count: int,
+        fill: Any,
+        *,
+        base: tuple[int, int],
+        factors: list[int],
+        compress: bool = True,
     ) -> None:
         self.height, self.width, self.count, self.fill = height, width, count, fill
+        self.compress = compress
         self.tiles: list[list[bytes]] = [[] for _ in range(count)]
         self.rows_in = 0
         self._pending: list[np.ndarray] = []
@@ -136,7 +145,7 @@ class _Level:
                 self._child_cols, np.arange(w) * step
             )
             self._child_step = step if regular else 0
-            self.child = _Level(h, w, count, fill, base=base, factors=factors[1:])
+            self.child = _Level(h, w, count, fill, base=base, factors=factors[1:], compress=compress)
 
     def add(self, data: np.ndarray) -> None:
         """The next ``data.shape[1]`` rows of this level, (count, rows, width)."""
@@ -178,6 +187,9 @@ class _Level:
             for r in range(0, padded_rows, BLOCK):
                 # one copy cuts a row of tiles: (tiles, BLOCK, BLOCK), each tile contiguous
                 row = np.ascontiguousarray(plane[r : r + BLOCK].reshape(BLOCK, tiles_across, BLOCK).swapaxes(0, 1))
+                if not self.compress:
+                    self.tiles[band].extend(tile.tobytes() for tile in row)
+                    continue
                 low, high = row.min(axis=(1, 2)), row.max(axis=(1, 2))
                 for tile, lo, hi in zip(row, low.tolist(), high.tolist(), strict=True):
                     if lo == hi:  # uniform tiles (most of a mask's: all clear, all cloud) are compressed once
@@ -188,10 +200,19 @@ class _Level:
 
 class RasterSink:
     """One output raster of the analysis grid, filled strip by strip (full-width windows, top to bottom);
-    ``finish`` writes it as a ZSTD Cloud-Optimized GeoTIFF (with nearest overviews unless ``overviews=False``)."""
+    ``finish`` writes it as a Cloud-Optimized GeoTIFF, ZSTD-compressed unless ``compress=False`` (then the tiles
+    are stored as they are), with nearest overviews unless ``overviews=False``."""
 
     def __init__(
-        self, path: Path, grid: Grid, *, count: int, dtype: str, nodata: float, overviews: bool = True
+        self,
+        path: Path,
+        grid: Grid,
+        *,
+        count: int,
+        dtype: str,
+        nodata: float,
+        overviews: bool = True,
+        compress: bool = True,
     ) -> None:
         self.path = path
         self.grid = grid
@@ -200,7 +221,10 @@ class RasterSink:
         self.nodata = nodata
         self._nodata_text = f"{nodata:.17g}".encode() + b"\x00"  # GDAL_NODATA is ASCII, NUL-terminated
         factors = overview_factors(grid.height, grid.width) if overviews else []
-        self._main = _Level(grid.height, grid.width, count, nodata, base=(grid.height, grid.width), factors=factors)
+        self.compress = compress
+        self._main = _Level(
+            grid.height, grid.width, count, nodata, base=(grid.height, grid.width), factors=factors, compress=compress
+        )
 
     def write(self, data: np.ndarray, window: Window) -> None:
         if data.ndim == 2:
@@ -240,7 +264,7 @@ class RasterSink:
             (256, _LONG, 1, _pack(_LONG, [level.width])),
             (257, _LONG, 1, _pack(_LONG, [level.height])),
             (258, _SHORT, count, _pack(_SHORT, [self.dtype.itemsize * 8] * count)),
-            (259, _SHORT, 1, _pack(_SHORT, [_COMPRESSION_ZSTD])),
+            (259, _SHORT, 1, _pack(_SHORT, [_COMPRESSION_ZSTD if self.compress else _COMPRESSION_NONE])),
             (262, _SHORT, 1, _pack(_SHORT, [1])),  # MinIsBlack
             (277, _SHORT, 1, _pack(_SHORT, [count])),
             (284, _SHORT, 1, _pack(_SHORT, [2 if count > 1 else 1])),  # bands in separate planes

@@ -270,8 +270,8 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
         for k in range(4):
             index_row, bin_row, base = row_index[k], bins[k], k * stride
             for j in range(width):
-                b = np.int32((index_row[j] + np.float32(1.0)) * np.float32(200.0))
-                bin_row[j] = np.uint16(base + (b if class_row[j] > SHADOW else dump))
+                bin_ = np.int32((index_row[j] + np.float32(1.0)) * np.float32(200.0))
+                bin_row[j] = np.uint16(base + (bin_ if class_row[j] > SHADOW else dump))
         bin0, bin1, bin2, bin3 = bins[0], bins[1], bins[2], bins[3]
         for j in range(width):
             hist_counts[bin0[j]] += 1
