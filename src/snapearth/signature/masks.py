@@ -102,6 +102,11 @@ def _ifd(entries: list[tuple[int, int, int, bytes]], at: int) -> bytes:
     return b"".join(head) + extra
 
 
+def _ifd_size(entries: list[tuple[int, int, int, bytes]]) -> int:
+    """The size ``_ifd`` gives these entries (values over 4 bytes out of line, each padded to an even size)."""
+    return 2 + 12 * len(entries) + 4 + sum(len(v) + len(v) % 2 for *_, v in entries if len(v) > 4)
+
+
 def _pack(kind: int, values: list[int]) -> bytes:
     return struct.pack(f"<{len(values)}{'H' if kind == _SHORT else 'I'}", *values)
 
@@ -284,11 +289,12 @@ class RasterSink:
     def _tiff(self, levels: list[_Level]) -> list[bytes]:
         """The file, as chunks to write one after the other."""
         n_tiles = [sum(len(b) for b in level.tiles) for level in levels]
-        # IFD sizes do not depend on the offsets' values: lay the IFDs out with placeholder offsets first
+        # IFD sizes do not depend on the offsets' values: the entries with placeholder offsets give the layout
+        entries = [self._entries(level, i, [0] * n_tiles[i]) for i, level in enumerate(levels)]
         sizes = []
         at = 8
-        for i, level in enumerate(levels):
-            size = len(_ifd(self._entries(level, i, [0] * n_tiles[i]), at))
+        for level_entries in entries:
+            size = _ifd_size(level_entries)
             sizes.append(size + size % 2)
             at += sizes[-1]
         # tile data: the smallest overview first, the full resolution last
@@ -302,11 +308,14 @@ class RasterSink:
             raise ValueError(f"{self.path.name}: {data_at} bytes, too large for a classic TIFF")
         out = [b"II*\x00" + struct.pack("<I", 8)]
         start = 8
-        for i, level in enumerate(levels):
-            ifd = bytearray(_ifd(self._entries(level, i, offsets[i]), start))
+        for i, level_entries in enumerate(entries):
+            level_entries = [
+                (tag, kind, n, _pack(_LONG, offsets[i]) if tag == 324 else value)
+                for tag, kind, n, value in level_entries
+            ]
+            ifd = bytearray(_ifd(level_entries, start))
             if i + 1 < len(levels):  # the next-IFD pointer sits right after the entries
-                n_entries = struct.unpack_from("<H", ifd, 0)[0]
-                struct.pack_into("<I", ifd, 2 + 12 * n_entries, start + sizes[i])
+                struct.pack_into("<I", ifd, 2 + 12 * len(level_entries), start + sizes[i])
             out.append(bytes(ifd) + b"\x00" * (sizes[i] - len(ifd)))
             start += sizes[i]
         for i in reversed(range(len(levels))):
