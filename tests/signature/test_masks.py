@@ -103,3 +103,14 @@ def test_strips_must_come_in_order(tmp_path: Path) -> None:
         sink.write(np.zeros((256, 512), np.uint8), Window(0, 256, 512, 256))
     sink.abort()
     assert not (tmp_path / "m.tif").exists()
+
+
+def test_chunks_written_in_batches(tmp_path: Path) -> None:
+    from snapearth.signature.masks import _WRITEV_CHUNKS, _write_chunks
+
+    chunks: list[bytes | memoryview] = [bytes([k % 251]) * (k % 7 + 1) for k in range(3 * _WRITEV_CHUNKS + 5)]
+    chunks.append(memoryview(np.arange(600, dtype=np.uint8).reshape(20, 30)).cast("B"))
+    path = tmp_path / "chunks.bin"
+    path.write_bytes(b"x" * 100_000)  # truncated
+    _write_chunks(path, chunks)
+    assert path.read_bytes() == b"".join(chunks)

@@ -38,6 +38,7 @@ _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4
 _COMPRESSION_NONE, _COMPRESSION_ZSTD = 1, 50000  # 50000: libtiff/GDAL's code
 _GEO_TAGS = (33550, 33922, 34264, 34735, 34736, 34737)  # pixel scale, tiepoint, transformation, GeoKeys
 _GDAL_NODATA = 42113
+_WRITEV_CHUNKS = 512  # buffers per writev call (Linux takes up to IOV_MAX = 1024)
 
 
 def overview_factors(height: int, width: int, block: int = BLOCK) -> list[int]:
@@ -134,7 +135,7 @@ class _Level:
     ) -> None:
         self.height, self.width, self.count, self.fill = height, width, count, fill
         self.compress = compress
-        self.tiles: list[list[bytes]] = [[] for _ in range(count)]
+        self.tiles: list[list[bytes | memoryview]] = [[] for _ in range(count)]
         self.rows_in = 0
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
@@ -193,7 +194,7 @@ class _Level:
                 # one copy cuts a row of tiles: (tiles, BLOCK, BLOCK), each tile contiguous
                 row = np.ascontiguousarray(plane[r : r + BLOCK].reshape(BLOCK, tiles_across, BLOCK).swapaxes(0, 1))
                 if not self.compress:
-                    self.tiles[band].extend(tile.tobytes() for tile in row)
+                    self.tiles[band].extend(memoryview(tile).cast("B") for tile in row)  # views of ``row``, no copy
                     continue
                 low, high = row.min(axis=(1, 2)), row.max(axis=(1, 2))
                 for tile, lo, hi in zip(row, low.tolist(), high.tolist(), strict=True):
@@ -248,9 +249,8 @@ class RasterSink:
                 raise ValueError(f"{self.path.name}: {level.rows_in} of {level.height} rows written")
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.tif")
         try:
-            with tmp.open("wb") as f:
-                f.writelines(self._tiff(levels))
-            tmp.replace(self.path)
+            _write_chunks(tmp, self._tiff(levels))
+            os.replace(tmp, self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -286,7 +286,7 @@ class RasterSink:
             entries.extend(geotiff_tags(self.grid))
         return entries
 
-    def _tiff(self, levels: list[_Level]) -> list[bytes]:
+    def _tiff(self, levels: list[_Level]) -> list[bytes | memoryview]:
         """The file, as chunks to write one after the other."""
         n_tiles = [sum(len(b) for b in level.tiles) for level in levels]
         # IFD sizes do not depend on the offsets' values: the entries with placeholder offsets give the layout
@@ -306,7 +306,7 @@ class RasterSink:
                 data_at += len(tile)
         if data_at >= 2**32:
             raise ValueError(f"{self.path.name}: {data_at} bytes, too large for a classic TIFF")
-        out = [b"II*\x00" + struct.pack("<I", 8)]
+        out: list[bytes | memoryview] = [b"II*\x00" + struct.pack("<I", 8)]
         start = 8
         for i, level_entries in enumerate(entries):
             level_entries = [
@@ -322,6 +322,21 @@ class RasterSink:
             for band in levels[i].tiles:
                 out.extend(band)
         return out
+
+
+def _write_chunks(path: Path, chunks: list[bytes | memoryview]) -> None:
+    """``path`` made of ``chunks``, by ``writev`` (no join, no buffer: the indices raster is 2 bytes a pixel)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        for k in range(0, len(chunks), _WRITEV_CHUNKS):
+            batch = chunks[k : k + _WRITEV_CHUNKS]
+            written = os.writev(fd, batch)
+            if written < sum(len(c) for c in batch):  # a short write: the rest, plainly
+                rest = memoryview(b"".join(batch))[written:]
+                while rest:
+                    rest = rest[os.write(fd, rest) :]
+    finally:
+        os.close(fd)
 
 
 def mask_asset(path: Path, role: str, title: str, description: str) -> dict[str, Any]:
