@@ -521,3 +521,28 @@ def test_a_bulk_load_packs_its_rtree(tmp_path: Path) -> None:
         assert {item["id"] for item in found.items} == _meeting(items[:150], bbox), bbox
     assert catalog.search(SearchRequest(q=["WORLD-0149"], limit=5)).number_matched == 1
     catalog.close()
+
+
+def test_searches_and_refresh_with_items_the_rtree_does_not_cover(tmp_path: Path) -> None:
+    """Items after the R*Tree's watermark (an interrupted load) are found by spatial searches and CQL2 spatial
+    filters; ``refresh_indexes`` inserts them into the R*Tree it already has."""
+    catalog = _catalog(tmp_path)
+    items = _scattered(60)
+    catalog.add_items(items)
+    raw = sqlite3.connect(tmp_path / "c.db")
+    with raw:
+        raw.execute("DELETE FROM items_rtree WHERE item > 20")
+        raw.execute("UPDATE meta SET value = '20' WHERE key = 'rtree_rowid'")
+    bbox = [-180.0, -90.0, 0.0, 90.0]
+    expected = _meeting(items, bbox)
+    assert {i["id"] for i in catalog.search(SearchRequest(bbox=bbox, limit=100)).items} == expected
+    spatial = {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": bbox}]}
+    found = catalog.search(SearchRequest(filter=spatial, filter_lang="cql2-json", limit=100))
+    assert {i["id"] for i in found.items} == expected
+    catalog.refresh_indexes()
+    assert raw.execute("SELECT value FROM meta WHERE key = 'rtree_rowid'").fetchone()[0] == "60"
+    assert raw.execute("SELECT count(DISTINCT item) FROM items_rtree").fetchone()[0] == 60
+    assert raw.execute("SELECT rtreecheck('items_rtree')").fetchone()[0] == "ok"
+    assert {i["id"] for i in catalog.search(SearchRequest(bbox=bbox, limit=100)).items} == expected
+    raw.close()
+    catalog.close()

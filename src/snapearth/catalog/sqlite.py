@@ -681,24 +681,29 @@ class SQLiteCatalog:
                 if boxed >= last:
                     return done
                 empty = conn.execute("SELECT 1 FROM items_rtree_rowid LIMIT 1").fetchone() is None
-                upto = last if empty and boxed == 0 else min(last, boxed + _TEXT_CHUNK)
+                packing = empty and boxed == 0  # all at once: packed
+                upto = last if packing else min(last, boxed + _TEXT_CHUNK)
                 rows = conn.execute(
                     "SELECT i.rowid, i.start_datetime, i.end_datetime, d.geometry FROM items AS i"
                     " JOIN items_data AS d ON d.rowid = i.rowid WHERE i.rowid > ? AND i.rowid <= ?",
                     (boxed, upto),
                 )
-                boxes = [
-                    (rowid if index == 0 else -rowid, box.west, box.east, box.south, box.north, start, end, rowid)
-                    for rowid, start, end, geometry in rows
-                    for index, box in enumerate(checked_boxes(orjson.loads(geometry)))
-                ]
-                if empty and boxed == 0 and boxes:
+                chunks: list[np.ndarray] = []  # of _INSERT_BOX parameter rows, compact (a million items: 64 MB)
+                while chunk := rows.fetchmany(_TEXT_CHUNK):
+                    boxes = [
+                        (rowid if index == 0 else -rowid, box.west, box.east, box.south, box.north, start, end, rowid)
+                        for rowid, start, end, geometry in chunk
+                        for index, box in enumerate(checked_boxes(orjson.loads(geometry)))
+                    ]
+                    if packing:
+                        chunks.append(np.array(boxes, np.float64))
+                    else:
+                        conn.executemany(_INSERT_BOX, boxes)
+                    done += len(chunk)
+                if chunks:
                     node_bytes = sqlite_rtree.node_size(conn, "items_rtree")
-                    sqlite_rtree.write(conn, "items_rtree", _pack_boxes(np.array(boxes, np.float64), node_bytes))
-                elif boxes:
-                    conn.executemany(_INSERT_BOX, boxes)
+                    sqlite_rtree.write(conn, "items_rtree", _pack_boxes(np.concatenate(chunks), node_bytes))
                 _set_rtree_rowid(conn, upto)
-                done += len({box[7] for box in boxes})
 
     def _index_text(self, progress: ProgressCallback | None) -> int:
         done = 0
