@@ -330,7 +330,8 @@ class PlaceTracker:
         self.radar_history: list[tuple[datetime, np.ndarray]] = []  # (when, packed bits of radar water)
         self.previous: Observation | None = None
         self.radar_previous: dict[Any, tuple[Observation, RadarState]] = {}
-        self.radar_orbit_history: dict[Any, list[Observation]] = defaultdict(list)  # the last ones per orbit
+        # per orbit, the last HISTORY_ACQUISITIONS - 1 acquisitions: (observation, its grid, VV dB or NaN)
+        self.radar_orbit_history: dict[Any, list[tuple[Observation, PlaceGrid, np.ndarray]]] = defaultdict(list)
         self.updates: dict[str, dict[str, Any]] = {}  # item id -> temporal properties
 
     # optical ------------------------------------------------------------------------------------------------
@@ -460,8 +461,10 @@ class PlaceTracker:
     def add_radar(self, obs: Observation, s: RadarState) -> None:
         orbit = obs.item.get("properties", {}).get("sat:relative_orbit")
         same_orbit = self.radar_previous.get(orbit)
-        water_props = self._radar_water_with_context(obs, orbit)
-        if water_props:
+        water_props, refined = self._radar_water_with_context(obs, orbit)
+        if refined is not None:
+            s = refined
+        elif water_props:
             s = read_radar(obs.item, self.grid)  # the mask was rewritten with the context
         # wet snow is as dark as water in C-band: no radar flood where the optical reference saw snow
         flood = s.water & s.valid & self.water_known & ~self.ref_water & ~self._seasonal(obs.when)
@@ -518,8 +521,8 @@ class PlaceTracker:
     def _snow_exclusion_on(self, when: datetime, native: PlaceGrid) -> np.ndarray | None:
         """``_snow_exclusion`` warped (nearest) onto a radar item's own grid."""
         on_place = self._snow_exclusion(when)
-        if on_place is None:
-            return None
+        if on_place is None or native == self.grid:
+            return on_place
         out = np.zeros((native.height, native.width), np.uint8)
         reproject(
             on_place.astype(np.uint8),
@@ -532,35 +535,39 @@ class PlaceTracker:
         )
         return out.astype(bool)
 
-    def _radar_water_with_context(self, obs: Observation, orbit: Any) -> dict[str, Any]:
+    def _radar_water_with_context(self, obs: Observation, orbit: Any) -> tuple[dict[str, Any], RadarState | None]:
         """Rewrite the radar item's water mask (its own grid) with the optical snow exclusion and the orbit's
-        recent acquisitions (``radar.water_with_context``); the properties that change. Nothing when the item is
-        too large to hold whole (the single-image mask of ``compute`` stays)."""
+        recent acquisitions (``radar.water_with_context``): (the properties that change, the new state when the
+        item's grid is the place grid). Nothing when the item is too large to hold whole (the single-image mask of
+        ``compute`` stays)."""
         item = obs.item
-        past = self.radar_orbit_history[orbit]
-        previous = past[-(HISTORY_ACQUISITIONS - 1) :] if HISTORY_ACQUISITIONS > 1 else []
-        past.append(obs)
-        del past[:-HISTORY_ACQUISITIONS]
-        vv_href = asset_href(item, "vv")
-        with rasterio.open(vv_href) as ds:
+        band = (item["assets"]["vv"].get("raster:bands") or [{}])[0]
+        with rasterio.open(asset_href(item, "vv")) as ds:
             if ds.width * ds.height > MAX_CONTEXT_PIXELS:
-                return {}
+                return {}, None
             native = PlaceGrid(ds.crs, ds.transform, ds.height, ds.width)
-        vv, ok = _radar_db(item, native)
+            vv, ok = _decode_db(ds.read(1), band)
         context: list[str] = []
         exclude = self._snow_exclusion_on(obs.when, native)
         if exclude is not None:
             context.append("optical-snow")
-        history = None
-        if previous:
-            stack = [np.where(ok, vv, np.nan)]
-            for prev in previous:
-                prev_vv, prev_ok = _radar_db(prev.item, native)
-                # a date when the pixel lay under snow says nothing about water there
-                prev_snow = self._snow_exclusion_on(prev.when, native)
+        # what this date says for the next ones: NaN where not valid or under snow (a date when the pixel lay
+        # under snow says nothing about water there)
+        past = self.radar_orbit_history[orbit]
+        stack = [np.where(ok if exclude is None else ok & ~exclude, vv, np.nan).astype(np.float32)]
+        for prev_obs, prev_grid, prev_db in past:
+            if prev_grid != native:  # another frame of the orbit: read it onto this one's grid
+                prev_vv, prev_ok = _radar_db(prev_obs.item, native)
+                prev_snow = self._snow_exclusion_on(prev_obs.when, native)
                 if prev_snow is not None:
                     prev_ok &= ~prev_snow
-                stack.append(np.where(prev_ok, prev_vv, np.nan))
+                prev_db = np.where(prev_ok, prev_vv, np.nan).astype(np.float32)
+            stack.append(prev_db)
+        past.append((obs, native, stack[0]))
+        del past[: -(HISTORY_ACQUISITIONS - 1) or len(past)]
+        history = None
+        if len(stack) > 1:
+            stack[0] = np.where(ok, vv, np.nan).astype(np.float32)  # this date: only its own exclusion applies
             history = temporal_mean_db(stack)
             context.append(f"orbit-history-{len(stack)}")
         water, threshold, method = water_with_context(vv, ok, exclude=exclude, history_db=history)
@@ -575,7 +582,7 @@ class PlaceTracker:
             sink.abort()
             raise
         valid = max(int(ok.sum()), 1)
-        return {
+        props = {
             PREFIX + "water_fraction": round(float(water[ok].sum()) / valid, 6),
             PREFIX + "water_threshold_db": round(float(threshold), 2),
             PREFIX + "water_method": method,
@@ -584,6 +591,9 @@ class PlaceTracker:
             if exclude is not None
             else 0.0,
         }
+        if native != self.grid:
+            return props, None
+        return props, RadarState(valid=ok, water=water & ok, vv=np.where(ok, vv, np.nan).astype(np.float32))
 
     # tracking ---------------------------------------------------------------------------------------------
     def _open_mask(self, kind: str) -> np.ndarray:
@@ -686,11 +696,16 @@ def snow_views(observations: list[Observation], grid: PlaceGrid) -> list[SnowVie
 
 def _radar_db(item: Item, grid: PlaceGrid) -> tuple[np.ndarray, np.ndarray]:
     """(VV sigma0 dB, valid) of a radar item read onto ``grid``."""
-    dn = _read(item, "vv", grid).astype(np.float32)
-    band = (item["assets"]["vv"].get("raster:bands") or [{}])[0]
+    return _decode_db(_read(item, "vv", grid), (item["assets"]["vv"].get("raster:bands") or [{}])[0])
+
+
+def _decode_db(dn: np.ndarray, band: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(dB, valid) of raw VV values with the asset's ``raster:bands`` scale, offset and nodata."""
     nodata = band.get("nodata")
     ok = np.ones(dn.shape, bool) if nodata is None else dn != float(nodata)
-    vv = (dn * float(band.get("scale", 1.0)) + float(band.get("offset", 0.0))).astype(np.float32)
+    if dn.dtype.kind == "f":
+        ok &= np.isfinite(dn)
+    vv = (dn.astype(np.float32) * float(band.get("scale", 1.0)) + float(band.get("offset", 0.0))).astype(np.float32)
     return vv, ok
 
 
