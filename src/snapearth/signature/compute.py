@@ -135,6 +135,28 @@ def _chip_bbox(grid: Grid, row: int, col: int, chip_pixels: int, to_wgs84: Trans
     return [round(min(xs), 6), round(min(ys), 6), round(max(xs), 6), round(max(ys), 6)]
 
 
+def _chip_bboxes(
+    grid: Grid, cells: list[tuple[int, int]], chip_pixels: int, to_wgs84: Transformer
+) -> list[list[float]]:
+    """``_chip_bbox`` of each (row, col) of ``cells``, in one call of the transformer (~20 us each)."""
+    t = grid.transform
+    xs: list[float] = []
+    ys: list[float] = []
+    for row, col in cells:
+        x0, y0 = t * (col * chip_pixels, row * chip_pixels)
+        x1, y1 = t * (min((col + 1) * chip_pixels, grid.width), min((row + 1) * chip_pixels, grid.height))
+        xs += [x0, x1, x0, x1]
+        ys += [y0, y0, y1, y1]
+    if not cells:
+        return []
+    lons, lats = to_wgs84.transform(xs, ys)
+    boxes = []
+    for k in range(0, 4 * len(cells), 4):
+        lon, lat = lons[k : k + 4], lats[k : k + 4]
+        boxes.append([round(min(lon), 6), round(min(lat), 6), round(max(lon), 6), round(max(lat), 6)])
+    return boxes
+
+
 class _Sinks:
     """The output rasters of one item; all finished together, or all removed."""
 
@@ -246,7 +268,8 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
     features = _optical_features(acc.counts, acc.sums, acc.sumsq, acc.texture, when)
     vector = optical_vector(features)
     to_wgs84 = _to_wgs84(grid.crs.to_wkt())
-    chips = []
+    cells: list[tuple[int, int]] = []
+    vectors: list[list[float]] = []
     for r in range(chip_rows):
         for c in range(chip_cols):
             counts = acc.chip_counts[r, c]
@@ -257,14 +280,12 @@ def _optical(item: dict[str, Any], *, out_dir: Path | None, chip_pixels: int) ->
             sumsq = np.zeros_like(sums)
             sumsq[0] = acc.chip_ndvi_sumsq[r, c]
             chip_features = _optical_features(counts, sums, sumsq, acc.chip_texture[r, c], when)
-            chips.append(
-                {
-                    "row": r,
-                    "col": c,
-                    "bbox": _chip_bbox(grid, r, c, chip_pixels, to_wgs84),
-                    "vector": [float(v) for v in optical_vector(chip_features)],
-                }
-            )
+            cells.append((r, c))
+            vectors.append([float(v) for v in optical_vector(chip_features)])
+    boxes = _chip_bboxes(grid, cells, chip_pixels, to_wgs84)
+    chips = [
+        {"row": r, "col": c, "bbox": box, "vector": vec} for (r, c), box, vec in zip(cells, boxes, vectors, strict=True)
+    ]
     assets = {
         f"signature-{name}": mask_asset(paths[name], f"signature-{name}", title, desc)
         for name, (title, desc) in MASKS.items()
