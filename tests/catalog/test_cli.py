@@ -67,6 +67,9 @@ def test_init_ingest_search_stats(url: str, tmp_path: Path) -> None:
     )
     assert code == 0
     assert [set(item) >= {"id", "collection"} and "assets" not in item for item in lines(out)] == [True]
+    code, out, err = run("catalog", "search", "--catalog", url, "--q", "gen-03,gen-04", "--sortby", "+id")
+    assert code == 0, err
+    assert [item["id"] for item in lines(out)] == ["S2-GEN-03", "S2-GEN-04"]
     code, out, _ = run("catalog", "stats", "--catalog", url)
     result = lines(out)[0]["aggregations"]
     assert result[0] == {"name": "total_count", "data_type": "integer", "value": 7}

@@ -194,8 +194,11 @@ def _search_request(
     fields: str | None,
     limit: int,
     token: str | None,
+    q: str | None = None,
 ) -> SearchRequest:
     values: dict[str, Any] = {"limit": limit, "token": token, "datetime": datetime}
+    if q:
+        values["q"] = [word for word in q.split(",") if word.strip()]
     if bbox:
         parse_bbox(bbox)
         values["bbox"] = [float(v) for v in bbox.split(",")]
@@ -240,6 +243,9 @@ def search(
     filter_: Annotated[str | None, typer.Option("--filter", help="CQL2 text or JSON")] = None,
     filter_lang: Annotated[str | None, typer.Option("--filter-lang", help="cql2-text | cql2-json")] = None,
     query: Annotated[str | None, typer.Option(help='STAC query extension, e.g. {"eo:cloud_cover":{"lt":20}}')] = None,
+    q: Annotated[
+        str | None, typer.Option("--q", help="free text: comma-separated words, any of them in id/title/description")
+    ] = None,
     sortby: Annotated[str | None, typer.Option(help="e.g. -datetime,+id")] = None,
     fields: Annotated[str | None, typer.Option(help="e.g. id,properties.eo:cloud_cover,-assets")] = None,
     limit: Annotated[int, typer.Option(help="items per page")] = 10,
@@ -250,7 +256,7 @@ def search(
     """Search items: ndjson on stdout, then numberMatched and the next token on stderr."""
     with _opened(catalog) as opened:
         request = _search_request(
-            bbox, intersects, datetime, collections, ids, filter_, filter_lang, query, sortby, fields, limit, token
+            bbox, intersects, datetime, collections, ids, filter_, filter_lang, query, sortby, fields, limit, token, q
         )
         rows = Table("collection", "id", "datetime", "cloud") if table else None
         if all_:
