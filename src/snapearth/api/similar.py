@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from snapearth.catalog import Catalog
+from snapearth.catalog import Catalog, SearchRequest
 from snapearth.config import Settings
 from snapearth.errors import InvalidInputError, NotFoundError
 from snapearth.signature.embeddings import SimilarityIndex
@@ -73,14 +73,17 @@ def create_router(catalog: Catalog, settings: Settings) -> APIRouter:
     def similar_images(collection_id: str, item_id: str, limit: Limit = 10) -> dict[str, Any]:
         catalog.get_item(collection_id, item_id)  # 404 for an unknown item
         neighbours = indexes.get(collection_id).similar_images(item_id, limit)
+        found: dict[str, dict[str, Any]] = {}
+        if neighbours:  # one search for them all; an item deleted since it was indexed is left out
+            request = SearchRequest(
+                collections=[collection_id], ids=[n.item_id for n in neighbours], limit=len(neighbours)
+            )
+            found = {item["id"]: item for item in catalog.search(request).items}
         features = []
         for n in neighbours:
-            try:
-                item = catalog.get_item(collection_id, n.item_id)
-            except NotFoundError:
-                continue  # deleted since it was indexed
-            item["properties"] = {**item["properties"], "signature:distance": round(n.distance, 6)}
-            features.append(item)
+            if (item := found.get(n.item_id)) is not None:
+                item["properties"] = {**item["properties"], "signature:distance": round(n.distance, 6)}
+                features.append(item)
         return {"type": "FeatureCollection", "features": features, "numberReturned": len(features)}
 
     @router.get(
