@@ -23,6 +23,14 @@ Pixel rules, each observation against the reference:
   the snow season (a wintry NDVI is the season, not a deficit).
 Water seen in the same season of another year by either sensor (optical, radar) is seasonal, not a flood.
 
+Radar water with context: before its flood rule, each radar item's ``signature-water`` mask is rewritten on its own
+grid by ``radar.water_with_context`` from its VV, the snow that the last clear optical view before it or the first
+one after it (each within ``radar.SNOW_CONTEXT_DAYS``) saw on the place (excluded: wet snow is as dark as water),
+and the mean intensity of its orbit's last ``radar.HISTORY_ACQUISITIONS`` acquisitions (persistent water); its
+``water_fraction``, ``water_threshold_db``, ``water_method``, ``water_context`` and ``water_excluded_fraction`` are
+updated. The mask is recomputed from the VV each time, so a re-run (or a new optical view) gives the same or the
+corrected mask. An item larger than ``MAX_CONTEXT_PIXELS`` keeps its single-image mask.
+
 Masks are cleaned (3x3 opening, components smaller than ``min_pixels`` dropped). Per type, a detection that
 overlaps an open event extends it; an open event whose area is seen clear without it is closed. State
 events (flood, snow, drought) last while the condition holds; change events (wildfire, harvest,

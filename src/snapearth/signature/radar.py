@@ -20,7 +20,15 @@ excursion of the darkest land (dry sand, wet snow: one pixel, a few dB under its
 seed level, and then only as a small isolated region; water regions, even one pixel wide, hold pixels well below it
 and keep all their pixels down to the threshold, edges included. Wet snow and slopes facing away from the radar are
 as dark as water over whole slopes, seeds included: VV (and VH, darkened alike by the terrain) cannot tell them
-apart without a terrain model (``events`` never takes radar water on snow for a flood).
+apart in one image.
+
+That is the single-image mask ``compute`` writes. The events stage, which sees every acquisition of the place,
+then rewrites it with ``water_with_context`` (see there): wet snow is excluded where an optical view close in time
+saw snow (the exclusion layer of operational services such as Copernicus GFM), and water that persists over the
+orbit's last acquisitions is recognised in their mean intensity (a multi-temporal multi-look), which recovers the
+mixed shore and paddy pixels one speckled, wind-roughened date leaves above the threshold. Either input may be
+missing (no optical view within ``SNOW_CONTEXT_DAYS``, the first acquisition of an orbit): the rule then falls back
+to the single-image one.
 """
 
 from __future__ import annotations
