@@ -510,8 +510,8 @@ class SQLiteCatalog:
             for name in (*_SECONDARY_INDEXES, "items_collection_id"):
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
             # no item: the free-text index and the R*Tree cover nothing (rowids of deleted items come back)
-            _set_text_rowid(conn, 0)
-            _set_rtree_rowid(conn, 0)
+            _set_watermark(conn, _TEXT, 0)
+            _set_watermark(conn, _BOXES, 0)
         self._bulk_keys = {}
         self._bulk_boxes = []
         return True
@@ -546,10 +546,10 @@ class SQLiteCatalog:
             tree = packing.result()
         items = np.unique(boxes[:, 7])
         with self._transaction() as conn:
-            if _rtree_rowid(conn) != 0 or items[-1] != items.size:
+            if _watermark(conn, _BOXES) != 0 or items[-1] != items.size:
                 return  # another connection wrote items meanwhile: ``refresh_indexes`` indexes them all
             sqlite_rtree.write(conn, "items_rtree", tree)
-            _set_rtree_rowid(conn, int(items[-1]))
+            _set_watermark(conn, _BOXES, int(items[-1]))
 
     def _create_secondary_indexes(self) -> None:
         conn = self._conn()
@@ -581,7 +581,7 @@ class SQLiteCatalog:
         with self._transaction() as conn:
             existing = self._existing_rowids(conn, batch)
             next_rowid = (conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0) + 1
-            boxed = _rtree_rowid(conn)  # the R*Tree covers the items up to this rowid
+            boxed = _watermark(conn, _BOXES)  # the R*Tree covers the items up to this rowid
             pending: dict[tuple[str, str], int] = {}
             for checked in batch:
                 key = (checked[0], checked[1])
@@ -629,7 +629,7 @@ class SQLiteCatalog:
             if indexed:
                 conn.executemany(_INSERT_BOX, indexed)
             if joining:
-                _set_rtree_rowid(conn, next_rowid - 1)
+                _set_watermark(conn, _BOXES, next_rowid - 1)
             self._index_batch_text(conn, updates, rows, next_rowid)
             self._widen_durations(conn, max_before, max_after)
             new_by_collection: dict[str, int] = {}
@@ -651,14 +651,14 @@ class SQLiteCatalog:
         """Keep the free-text index in step with a batch: replaced items it covers are indexed again; new items
         join it when it covers everything before them (a bulk load into an empty catalog leaves them to
         ``refresh_indexes``, which indexes a million items far faster in one pass than batch by batch)."""
-        covered = _text_rowid(conn)
+        covered = _watermark(conn, _TEXT)
         stale = [(update[-1],) for update in updates if update[-1] <= covered]
         if stale:
             conn.executemany("DELETE FROM items_text WHERE rowid = ?", stale)
             conn.executemany(_INDEX_TEXT, [(rowid - 1, rowid) for (rowid,) in stale])
         if rows and self._bulk_keys is None and covered >= rows[0][0] - 1:
             conn.execute(_INDEX_TEXT, (covered, next_rowid - 1))
-            _set_text_rowid(conn, next_rowid - 1)
+            _set_watermark(conn, _TEXT, next_rowid - 1)
 
     def refresh_indexes(self, progress: ProgressCallback | None = None) -> int:
         """Index the items a load left out: the free text after a bulk load, the boxes after an interrupted one
@@ -676,10 +676,9 @@ class SQLiteCatalog:
         done = 0
         while True:
             with self._transaction() as conn:
-                boxed = _rtree_rowid(conn)
-                last = conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
-                if boxed >= last:
+                if (behind := _behind(conn, _BOXES)) is None:
                     return done
+                boxed, last = behind
                 empty = conn.execute("SELECT 1 FROM items_rtree_rowid LIMIT 1").fetchone() is None
                 packing = empty and boxed == 0  # all at once: packed
                 upto = last if packing else min(last, boxed + _TEXT_CHUNK)
@@ -703,19 +702,18 @@ class SQLiteCatalog:
                 if chunks:
                     node_bytes = sqlite_rtree.node_size(conn, "items_rtree")
                     sqlite_rtree.write(conn, "items_rtree", _pack_boxes(np.concatenate(chunks), node_bytes))
-                _set_rtree_rowid(conn, upto)
+                _set_watermark(conn, _BOXES, upto)
 
     def _index_text(self, progress: ProgressCallback | None) -> int:
         done = 0
         while True:
             with self._transaction() as conn:
-                covered = _text_rowid(conn)
-                last = conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
-                if covered >= last:
+                if (behind := _behind(conn, _TEXT)) is None:
                     return done
+                covered, last = behind
                 upto = min(last, covered + _TEXT_CHUNK)
                 added = conn.execute(_INDEX_TEXT, (covered, upto)).rowcount
-                _set_text_rowid(conn, upto)
+                _set_watermark(conn, _TEXT, upto)
             done += max(added, 0)
             if progress is not None:
                 progress(max(added, 0))
@@ -1083,24 +1081,27 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-def _text_rowid(conn: sqlite3.Connection) -> int:
-    """The free-text index covers the items up to this rowid."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'text_rowid'").fetchone()
+# what the derived indexes cover: the items up to these rowids (``meta`` keys)
+_TEXT = "text_rowid"  # the free-text index
+_BOXES = "rtree_rowid"  # the R*Tree
+
+
+def _watermark(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return int(row[0]) if row is not None else 0
 
 
-def _set_text_rowid(conn: sqlite3.Connection, rowid: int) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('text_rowid', ?)", (str(rowid),))
+def _set_watermark(conn: sqlite3.Connection, key: str, rowid: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(rowid)))
 
 
-def _rtree_rowid(conn: sqlite3.Connection) -> int:
-    """The R*Tree holds the boxes of the items up to this rowid (and of none after it)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'rtree_rowid'").fetchone()
-    return int(row[0]) if row is not None else 0
-
-
-def _set_rtree_rowid(conn: sqlite3.Connection, rowid: int) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rtree_rowid', ?)", (str(rowid),))
+def _behind(conn: sqlite3.Connection, key: str) -> tuple[int, int] | None:
+    """(watermark, last rowid) when items after the watermark are not covered yet, else None."""
+    covered, last = conn.execute(
+        "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), (SELECT max(rowid) FROM items)", (key,)
+    ).fetchone()
+    covered = int(covered or 0)
+    return (covered, int(last)) if last is not None and covered < last else None
 
 
 def _count(conn: sqlite3.Connection, collection: str, change: int) -> None:
@@ -1134,7 +1135,7 @@ def _free_text(conn: sqlite3.Connection, words: tuple[str, ...]) -> tuple[str, l
     matches are fetched by rowid, then sorted); common ones are tested item by item in the order of the sort,
     which stops at the page's end.
     """
-    covered = _text_rowid(conn)
+    covered = _watermark(conn, _TEXT)
     indexed = [word for word in words if len(word) >= _SHORTEST_TRIGRAM_WORD]
     short = [word for word in words if len(word) < _SHORTEST_TRIGRAM_WORD]
     if not indexed:
@@ -1182,10 +1183,8 @@ def _pack_boxes(boxes: np.ndarray, node_bytes: int) -> sqlite_rtree.PackedTree:
 
 def _unboxed(conn: sqlite3.Connection) -> int | None:
     """The R*Tree's watermark when items after it are not in it yet (``refresh_indexes``), else None."""
-    boxed, last = conn.execute(
-        "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rtree_rowid'), (SELECT max(rowid) FROM items)"
-    ).fetchone()
-    return int(boxed or 0) if last is not None and (boxed or 0) < last else None
+    behind = _behind(conn, _BOXES)
+    return behind[0] if behind is not None else None
 
 
 def _rtree_subquery(
