@@ -117,6 +117,19 @@ def _constant_tile(value: int, dtype: str) -> bytes:
     return bytes(cramjam.zstd.compress(np.full((BLOCK, BLOCK), value, dtype=dtype).tobytes(), level=ZSTD_LEVEL))
 
 
+@functools.lru_cache(maxsize=64)
+def _overview_sampling(height: int, width: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The rows and columns of a ``height`` x ``width`` level that its ``h`` x ``w`` overview takes, as GDAL's
+    nearest does (floor(0.5 + i * size / overview size)), and their step when they are 0, step, 2 * step...
+    (the usual case: a strided view), else 0. Cached: the rasters of an item share their grid."""
+    rows = np.minimum((2 * np.arange(h) * height + h) // (2 * h), height - 1)
+    cols = np.minimum((2 * np.arange(w) * width + w) // (2 * w), width - 1)
+    rows.flags.writeable = cols.flags.writeable = False
+    step = max(1, round(height / h))
+    regular = np.array_equal(rows, np.arange(h) * step) and np.array_equal(cols, np.arange(w) * step)
+    return rows, cols, step if regular else 0
+
+
 class _Level:
     """One resolution level, filled top to bottom: rows wait until they make a row of tiles, which is compressed
     at once, and the rows its overview (the next level) takes from it are passed on as they come. Memory: at most
@@ -144,13 +157,7 @@ class _Level:
             # overview sizes from the full resolution's (as GDAL), each level's pixels taken from the previous
             # level as GDAL's nearest does: floor(0.5 + i * size / overview size)
             h, w = math.ceil(base[0] / factors[0]), math.ceil(base[1] / factors[0])
-            self._child_rows = np.minimum((2 * np.arange(h) * height + h) // (2 * h), height - 1)
-            self._child_cols = np.minimum((2 * np.arange(w) * width + w) // (2 * w), width - 1)
-            step = max(1, round(height / h))  # the usual case, rows/columns 0, 2, 4...: a strided view
-            regular = np.array_equal(self._child_rows, np.arange(h) * step) and np.array_equal(
-                self._child_cols, np.arange(w) * step
-            )
-            self._child_step = step if regular else 0
+            self._child_rows, self._child_cols, self._child_step = _overview_sampling(height, width, h, w)
             self.child = _Level(h, w, count, fill, base=base, factors=factors[1:], compress=compress)
 
     def add(self, data: np.ndarray) -> None:
