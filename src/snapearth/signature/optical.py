@@ -195,31 +195,33 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
         inv_row = invalid[i]
         for j in range(width):  # data: finite (d - d == 0: not NaN, not infinite), not the band's nodata
             d02, d03, d04, d08, d11, d12 = x02[j], x03[j], x04[j], x08[j], x11[j], x12[j]
-            ok_row[j] = (
+            ok = (
                 (d02 - d02 == 0) & (d03 - d03 == 0) & (d04 - d04 == 0) & (d08 - d08 == 0) & (d11 - d11 == 0)
                 & (d12 - d12 == 0)
                 & (d02 != n02) & (d03 != n03) & (d04 != n04) & (d08 != n08) & (d11 != n11) & (d12 != n12)
             )  # fmt: skip
-        if use_invalid:
-            for j in range(width):
-                ok_row[j] = ok_row[j] & (inv_row[j] == 0)
-        for j in range(width):  # reflectances above 1.5 where every band has data: a wrong scale
-            r02 = np.float32(x02[j]) * s02 + o02
+            if use_invalid:
+                ok = ok & (inv_row[j] == 0)
+            ok_row[j] = ok
+            # reflectances above 1.5 where every band has data: a wrong scale
+            r02 = np.float32(d02) * s02 + o02
+            r03 = np.float32(d03) * s03 + o03
+            r04 = np.float32(d04) * s04 + o04
+            r08 = np.float32(d08) * s08 + o08
+            r11 = np.float32(d11) * s11 + o11
+            r12 = np.float32(d12) * s12 + o12
+            high = (r02 > limit) + (r03 > limit) + (r04 > limit) + (r08 > limit) + (r11 > limit) + (r12 > limit)
+            implausible += high if ok else 0
+        for j in range(width):  # the four indices (one loop: the divisions of the four overlap)
             r03 = np.float32(x03[j]) * s03 + o03
             r04 = np.float32(x04[j]) * s04 + o04
             r08 = np.float32(x08[j]) * s08 + o08
             r11 = np.float32(x11[j]) * s11 + o11
             r12 = np.float32(x12[j]) * s12 + o12
-            high = (r02 > limit) + (r03 > limit) + (r04 > limit) + (r08 > limit) + (r11 > limit) + (r12 > limit)
-            implausible += high if ok_row[j] else 0
-        for j in range(width):
-            ndvi_row[j] = _ratio(np.float32(x08[j]) * s08 + o08, np.float32(x04[j]) * s04 + o04)
-        for j in range(width):
-            ndwi_row[j] = _ratio(np.float32(x03[j]) * s03 + o03, np.float32(x08[j]) * s08 + o08)
-        for j in range(width):
-            mndwi_row[j] = _ratio(np.float32(x03[j]) * s03 + o03, np.float32(x11[j]) * s11 + o11)
-        for j in range(width):
-            nbr_row[j] = _ratio(np.float32(x08[j]) * s08 + o08, np.float32(x12[j]) * s12 + o12)
+            ndvi_row[j] = _ratio(r08, r04)
+            ndwi_row[j] = _ratio(r03, r08)
+            mndwi_row[j] = _ratio(r03, r11)
+            nbr_row[j] = _ratio(r08, r12)
         for j in range(width):
             r02 = np.float32(x02[j]) * s02 + o02
             r03 = np.float32(x03[j]) * s03 + o03
