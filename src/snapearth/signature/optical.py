@@ -212,23 +212,22 @@ def _strip_kernel(  # one pass over the pixels (vectorised), one over the statis
             r12 = np.float32(d12) * s12 + o12
             high = (r02 > limit) + (r03 > limit) + (r04 > limit) + (r08 > limit) + (r11 > limit) + (r12 > limit)
             implausible += high if ok else 0
-        for j in range(width):  # the four indices (one loop: the divisions of the four overlap)
-            r03 = np.float32(x03[j]) * s03 + o03
-            r04 = np.float32(x04[j]) * s04 + o04
-            r08 = np.float32(x08[j]) * s08 + o08
-            r11 = np.float32(x11[j]) * s11 + o11
-            r12 = np.float32(x12[j]) * s12 + o12
-            ndvi_row[j] = _ratio(r08, r04)
-            ndwi_row[j] = _ratio(r03, r08)
-            mndwi_row[j] = _ratio(r03, r11)
-            nbr_row[j] = _ratio(r08, r12)
-        for j in range(width):
+        for j in range(width):  # the four indices and the class
             r02 = np.float32(x02[j]) * s02 + o02
             r03 = np.float32(x03[j]) * s03 + o03
             r04 = np.float32(x04[j]) * s04 + o04
             r08 = np.float32(x08[j]) * s08 + o08
             r11 = np.float32(x11[j]) * s11 + o11
-            class_row[j] = _surface_class(r02, r03, r04, r08, r11, ndvi_row[j], ndwi_row[j], mndwi_row[j], nbr_row[j])
+            r12 = np.float32(x12[j]) * s12 + o12
+            ndvi = _ratio(r08, r04)
+            ndwi = _ratio(r03, r08)
+            mndwi = _ratio(r03, r11)
+            nbr = _ratio(r08, r12)
+            ndvi_row[j] = ndvi
+            ndwi_row[j] = ndwi
+            mndwi_row[j] = mndwi
+            nbr_row[j] = nbr
+            class_row[j] = _surface_class(r02, r03, r04, r08, r11, ndvi, ndwi, mndwi, nbr)
         if use_scl:
             scl_row = scl[i]
             for j in range(width):
