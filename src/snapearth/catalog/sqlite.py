@@ -539,6 +539,7 @@ class SQLiteCatalog:
             self._create_secondary_indexes()
             return
         boxes = np.concatenate(stored)
+        del stored
         node_bytes = sqlite_rtree.node_size(self._conn(), "items_rtree")
         with ThreadPoolExecutor(max_workers=1) as pool:
             packing = pool.submit(_pack_boxes, boxes, node_bytes)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _ROOT = 1
+_ROWS_PER_CALL = 65_536
 
 
 def outward_float32(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +99,7 @@ class PackedTree:
 
     nodes: list[tuple[int, bytes]]  # (nodeno, data)
     parents: list[tuple[int, int]]  # (nodeno, parentnode)
-    entries: tuple[list[int], list[int], list[int]]  # rowid, leaf nodeno, auxiliary column; sorted by rowid
+    entries: np.ndarray  # n x 3 int64: rowid, leaf nodeno, auxiliary column; sorted by rowid
 
 
 def node_size(conn: sqlite3.Connection, table: str) -> int:
@@ -122,7 +123,7 @@ def pack(ids: np.ndarray, boxes: np.ndarray, aux: np.ndarray, node_bytes: int) -
     if capacity < 2:
         raise ValueError(f"rtree bulk load: nodes of {node_bytes} bytes hold {capacity} cells")
     if count == 0:
-        return PackedTree([], [], ([], [], []))
+        return PackedTree([], [], np.empty((0, 3), np.int64))
     low, high = outward_float32(boxes[:, 0::2], boxes[:, 1::2])
     rounded = np.empty((count, coordinates), np.float32)
     rounded[:, 0::2], rounded[:, 1::2] = low, high
@@ -165,7 +166,7 @@ def pack(ids: np.ndarray, boxes: np.ndarray, aux: np.ndarray, node_bytes: int) -
     leaf = np.empty(count, np.int64)
     leaf[order] = np.arange(count) // capacity + first[0]
     by_id = np.argsort(ids, kind="stable")
-    return PackedTree(node_rows, parent_rows, (ids[by_id].tolist(), leaf[by_id].tolist(), aux[by_id].tolist()))
+    return PackedTree(node_rows, parent_rows, np.stack([ids[by_id], leaf[by_id], aux[by_id]], axis=1))
 
 
 def write(conn: sqlite3.Connection, table: str, tree: PackedTree) -> None:
@@ -181,9 +182,9 @@ def write(conn: sqlite3.Connection, table: str, tree: PackedTree) -> None:
     conn.execute(f'DELETE FROM "{table}_parent"')
     conn.executemany(f'INSERT INTO "{table}_node" (nodeno, data) VALUES (?, ?)', tree.nodes)
     conn.executemany(f'INSERT INTO "{table}_parent" (nodeno, parentnode) VALUES (?, ?)', tree.parents)
-    conn.executemany(
-        f'INSERT INTO "{table}_rowid" (rowid, nodeno, a0) VALUES (?, ?, ?)', zip(*tree.entries, strict=True)
-    )
+    for start in range(0, tree.entries.shape[0], _ROWS_PER_CALL):  # Python ints for a slice at a time
+        rows = tree.entries[start : start + _ROWS_PER_CALL].tolist()
+        conn.executemany(f'INSERT INTO "{table}_rowid" (rowid, nodeno, a0) VALUES (?, ?, ?)', rows)
 
 
 def bulk_load(conn: sqlite3.Connection, table: str, ids: np.ndarray, boxes: np.ndarray, aux: np.ndarray) -> None:
