@@ -20,8 +20,9 @@ One compiled kernel per strip (numba) reads the raw DN of the six bands (any dty
 scale/offset/nodata, computes the four indices, classifies, writes the class codes, the mask and the indices-raster
 bytes, and accumulates everything the signature needs (class counts per chip, index histograms, sums, NDVI texture):
 no float32 reflectance planes, no boolean temporaries. Per row, the per-pixel work runs as short branch-free loops
-that LLVM vectorises (few arrays each, so its runtime alias checks stay within bounds), then one scalar loop does
-the statistics chip by chip. Arithmetic is float32 like the numpy/numexpr version it replaced (reflectance =
+that LLVM vectorises (few arrays each, so its runtime alias checks stay within bounds), then two scalar loops do
+the statistics: the histogram counts (bins computed by a vectorised loop) and, chip by chip, the class counts, sums
+and texture. Arithmetic is float32 like the numpy/numexpr version it replaced (reflectance =
 float32(DN) * scale + offset, indices (a - b) / (a + b)), comparisons against the thresholds in float64: the same
 classes, masks and statistics. ``cache=True`` keeps the machine code under ``__pycache__`` (or NUMBA_CACHE_DIR):
 a fresh environment compiles once per input dtype (~4 s on 2 busy cores), every later process (Dask workers
