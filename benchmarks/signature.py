@@ -498,10 +498,11 @@ def throughput(archive: Path, repeat: int = 9) -> dict[str, Any]:
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
         "target": TARGET_THROUGHPUT,
         "note": "single process, one core; pixels = 20 m-class analysis grid; both read the same bands on the "
-        "same windows (10 m bands decimated by GDAL nearest); the signature also writes 4 mask COGs and the "
-        "indices raster; best of the interleaved repeats (wall and CPU each); phases are CPU times measured "
-        "apart on strips read once, 'other' is the signature's CPU time not in them (band opening, chips, "
-        "vectors, properties); first_signature_call_s includes loading numba's cached kernel",
+        "same windows (10 m bands decimated by GDAL nearest); the signature also writes 4 mask COGs (ZSTD) and "
+        "the indices raster (uncompressed); best of the interleaved repeats (wall and CPU each); phases are CPU "
+        "times measured apart on strips read once (the rasters written through compute.optical_sinks), 'other' "
+        "is the signature's CPU time not in them (band opening, chips, vectors, properties); "
+        "first_signature_call_s includes loading numba's cached kernel",
     }
 
 
