@@ -97,6 +97,18 @@ def test_uncompressed_raster_is_a_valid_cog(tmp_path: Path, overviews: bool) -> 
     assert bool(warnings) != overviews
 
 
+def test_uncompressed_tiles_do_not_alias_the_written_array(tmp_path: Path) -> None:
+    data = np.arange(256 * 256, dtype=np.uint32).reshape(1, 256, 256).astype(np.uint8)  # one whole tile
+    expected = data.copy()
+    path = tmp_path / "one-tile.tif"
+    sink = RasterSink(path, _grid(256, 256), count=1, dtype="uint8", nodata=255, overviews=False, compress=False)
+    sink.write(data, Window(0, 0, 256, 256))
+    data[:] = 0  # the caller reuses its buffer before finish
+    sink.finish()
+    with rasterio.open(path) as ds:
+        assert (ds.read() == expected).all()
+
+
 def test_strips_must_come_in_order(tmp_path: Path) -> None:
     sink = RasterSink(tmp_path / "m.tif", _grid(512, 512), count=1, dtype="uint8", nodata=255)
     with pytest.raises(ValueError, match="top to bottom"):

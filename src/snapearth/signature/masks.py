@@ -200,8 +200,9 @@ class _Level:
             for r in range(0, padded_rows, BLOCK):
                 # one copy cuts a row of tiles: (tiles, BLOCK, BLOCK), each tile contiguous
                 row = np.ascontiguousarray(plane[r : r + BLOCK].reshape(BLOCK, tiles_across, BLOCK).swapaxes(0, 1))
-                if not self.compress:
-                    self.tiles[band].extend(memoryview(tile).cast("B") for tile in row)  # views of ``row``, no copy
+                if not self.compress:  # the tiles are kept as views of ``row``: a copy, never the caller's array
+                    row = row if row.flags.owndata else row.copy()
+                    self.tiles[band].extend(memoryview(tile).cast("B") for tile in row)
                     continue
                 low, high = row.min(axis=(1, 2)), row.max(axis=(1, 2))
                 for tile, lo, hi in zip(row, low.tolist(), high.tolist(), strict=True):
