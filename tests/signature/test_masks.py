@@ -109,6 +109,32 @@ def test_uncompressed_tiles_do_not_alias_the_written_array(tmp_path: Path) -> No
         assert (ds.read() == expected).all()
 
 
+@pytest.mark.parametrize("compress", [True, False])
+def test_strips_may_come_from_a_reused_buffer(tmp_path: Path, compress: bool) -> None:
+    """Rows waiting for their tile row (strips of 100 rows, tiles of 256) are kept, not views of the caller's
+    array, at every level: a caller filling one buffer strip after strip gets the rows it wrote."""
+    rng = np.random.default_rng(0)
+    expected = rng.integers(0, 250, (1, 700, 600), dtype=np.uint8)
+    path = tmp_path / "reused.tif"
+    sink = RasterSink(path, _grid(700, 600), count=1, dtype="uint8", nodata=255, compress=compress)
+    buffer = np.empty((1, 100, 600), np.uint8)
+    for row in range(0, 700, 100):
+        buffer[:] = expected[:, row : row + 100]
+        sink.write(buffer, Window(0, row, 600, 100))
+        buffer[:] = 0  # reused before the next strip
+    sink.finish()
+    reference = tmp_path / "reference.tif"
+    _write(reference, expected, 100, compress=compress)
+    with rasterio.open(path) as ds:
+        assert (ds.read() == expected).all()
+        for level in range(1, len(ds.overviews(1)) + 1):
+            with (
+                rasterio.open(path, overview_level=level - 1) as ov,
+                rasterio.open(reference, overview_level=level - 1) as rv,
+            ):
+                assert (ov.read() == rv.read()).all()
+
+
 def test_strips_must_come_in_order(tmp_path: Path) -> None:
     sink = RasterSink(tmp_path / "m.tif", _grid(512, 512), count=1, dtype="uint8", nodata=255)
     with pytest.raises(ValueError, match="top to bottom"):

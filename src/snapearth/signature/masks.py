@@ -180,8 +180,10 @@ class _Level:
             whole = block.shape[1] if final else block.shape[1] // BLOCK * BLOCK
             self._tile_rows(block[:, :whole])
             rest = block[:, whole:]
-            self._pending = [rest] if rest.shape[1] else []
+            self._pending = [rest.copy()] if rest.shape[1] else []  # rows that wait are ours, not the caller's
             self._pending_rows = rest.shape[1]
+        else:
+            self._pending[-1] = data.copy()  # the caller may reuse its array before these rows make a tile row
 
     def levels(self) -> list[_Level]:
         return [self] + (self.child.levels() if self.child is not None else [])
