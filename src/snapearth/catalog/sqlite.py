@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -671,53 +671,36 @@ class SQLiteCatalog:
         finally:
             self._conn().execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
 
+    def _catch_up(
+        self,
+        key: str,
+        step: Callable[[sqlite3.Connection, int, int], tuple[int, int]],
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Until the index ``key`` covers every item: ``step(conn, covered, last)`` indexes some of the items after
+        the watermark and says (up to which rowid, how many), in a transaction of its own that moves the watermark."""
+        done = 0
+        while True:
+            with self._transaction() as conn:
+                if (behind := _behind(conn, key)) is None:
+                    return done
+                upto, added = step(conn, *behind)
+                _set_watermark(conn, key, upto)
+            done += added
+            if progress is not None:
+                progress(added)
+
     def _index_boxes(self) -> int:
         """Put the items the R*Tree does not cover into it, boxes from their geometry: packed when it is empty (a
         bulk load interrupted before its end), else inserted chunk by chunk; how many items."""
-        done = 0
-        while True:
-            with self._transaction() as conn:
-                if (behind := _behind(conn, _BOXES)) is None:
-                    return done
-                boxed, last = behind
-                empty = conn.execute("SELECT 1 FROM items_rtree_rowid LIMIT 1").fetchone() is None
-                packing = empty and boxed == 0  # all at once: packed
-                upto = last if packing else min(last, boxed + _TEXT_CHUNK)
-                rows = conn.execute(
-                    "SELECT i.rowid, i.start_datetime, i.end_datetime, d.geometry FROM items AS i"
-                    " JOIN items_data AS d ON d.rowid = i.rowid WHERE i.rowid > ? AND i.rowid <= ?",
-                    (boxed, upto),
-                )
-                chunks: list[np.ndarray] = []  # of _INSERT_BOX parameter rows, compact (a million items: 64 MB)
-                while chunk := rows.fetchmany(_TEXT_CHUNK):
-                    boxes = [
-                        (rowid if index == 0 else -rowid, box.west, box.east, box.south, box.north, start, end, rowid)
-                        for rowid, start, end, geometry in chunk
-                        for index, box in enumerate(checked_boxes(orjson.loads(geometry)))
-                    ]
-                    if packing:
-                        chunks.append(np.array(boxes, np.float64))
-                    else:
-                        conn.executemany(_INSERT_BOX, boxes)
-                    done += len(chunk)
-                if chunks:
-                    node_bytes = sqlite_rtree.node_size(conn, "items_rtree")
-                    sqlite_rtree.write(conn, "items_rtree", _pack_boxes(np.concatenate(chunks), node_bytes))
-                _set_watermark(conn, _BOXES, upto)
+        return self._catch_up(_BOXES, _box_step)
 
     def _index_text(self, progress: ProgressCallback | None) -> int:
-        done = 0
-        while True:
-            with self._transaction() as conn:
-                if (behind := _behind(conn, _TEXT)) is None:
-                    return done
-                covered, last = behind
-                upto = min(last, covered + _TEXT_CHUNK)
-                added = conn.execute(_INDEX_TEXT, (covered, upto)).rowcount
-                _set_watermark(conn, _TEXT, upto)
-            done += max(added, 0)
-            if progress is not None:
-                progress(max(added, 0))
+        def step(conn: sqlite3.Connection, covered: int, last: int) -> tuple[int, int]:
+            upto = min(last, covered + _TEXT_CHUNK)
+            return upto, max(conn.execute(_INDEX_TEXT, (covered, upto)).rowcount, 0)
+
+        return self._catch_up(_TEXT, step, progress)
 
     def _existing_rowids(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
         if self._bulk_keys is not None:
@@ -1172,6 +1155,35 @@ def exact_intersects(geometry: dict[str, Any], boxes: tuple[Box, ...]) -> tuple[
     inside = " OR ".join("(i.minx >= ? AND i.maxx <= ? AND i.miny >= ? AND i.maxy <= ?)" for _ in boxes)
     inside_params = [v for b in boxes for v in (b.west, b.east, b.south, b.north)]
     return f"({inside} OR {test})", [*inside_params, *params]
+
+
+def _box_step(conn: sqlite3.Connection, boxed: int, last: int) -> tuple[int, int]:
+    """Boxes from the geometry of the items after the R*Tree's watermark: all of them packed when it is empty,
+    else the next chunk inserted."""
+    packing = boxed == 0 and conn.execute("SELECT 1 FROM items_rtree_rowid LIMIT 1").fetchone() is None
+    upto = last if packing else min(last, boxed + _TEXT_CHUNK)
+    rows = conn.execute(
+        "SELECT i.rowid, i.start_datetime, i.end_datetime, d.geometry FROM items AS i"
+        " JOIN items_data AS d ON d.rowid = i.rowid WHERE i.rowid > ? AND i.rowid <= ?",
+        (boxed, upto),
+    )
+    chunks: list[np.ndarray] = []  # of _INSERT_BOX parameter rows, compact (a million items: 64 MB)
+    done = 0
+    while chunk := rows.fetchmany(_TEXT_CHUNK):
+        boxes = [
+            (rowid if index == 0 else -rowid, box.west, box.east, box.south, box.north, start, end, rowid)
+            for rowid, start, end, geometry in chunk
+            for index, box in enumerate(checked_boxes(orjson.loads(geometry)))
+        ]
+        if packing:
+            chunks.append(np.array(boxes, np.float64))
+        else:
+            conn.executemany(_INSERT_BOX, boxes)
+        done += len(chunk)
+    if chunks:
+        node_bytes = sqlite_rtree.node_size(conn, "items_rtree")
+        sqlite_rtree.write(conn, "items_rtree", _pack_boxes(np.concatenate(chunks), node_bytes))
+    return upto, done
 
 
 def _pack_boxes(boxes: np.ndarray, node_bytes: int) -> sqlite_rtree.PackedTree:
