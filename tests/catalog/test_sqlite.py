@@ -20,7 +20,7 @@ import shapely.geometry
 from snapearth.catalog import SearchRequest, open_catalog
 from snapearth.catalog.aggregation import geohash
 from snapearth.catalog.base import Refusal
-from snapearth.catalog.sqlite import SQLiteCatalog, path_from_url
+from snapearth.catalog.sqlite import _SECONDARY_INDEXES, SQLiteCatalog, path_from_url
 from snapearth.errors import InvalidInputError
 from tests.catalog.items import antimeridian_item, bbox_of, collections, event_item, generated_item, square
 
@@ -502,6 +502,10 @@ def test_a_bulk_load_packs_its_rtree(tmp_path: Path) -> None:
     assert raw.execute("SELECT count(DISTINCT item) FROM items_rtree").fetchone()[0] == 400
     assert raw.execute("SELECT count(*) FROM items_rtree").fetchone()[0] == 400 + 16  # 16 items with two boxes
     assert raw.execute("SELECT value FROM meta WHERE key = 'rtree_rowid'").fetchone()[0] == "400"
+    indexes = {
+        row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'")
+    }
+    assert indexes >= {*_SECONDARY_INDEXES, "items_collection_id"}  # kept in step or built at the end
     raw.close()
     rng = random.Random(5)
     queries = [[170.0, -30.0, -170.0, 30.0], [99.5, 9.5, 100.5, 10.5]]
