@@ -187,14 +187,17 @@ def load(url: str, path: Path, server_pid: int | None, batch_size: int) -> dict[
 
     def sample() -> None:
         nonlocal peak_rss, peak_server, peak_tree
+        ticks = 0
         while not done.is_set():
             with contextlib.suppress(psutil.Error):
                 peak_rss = max(peak_rss, watched.memory_info().rss)
-                # the loader and its parsing workers together (proportional set sizes: shared pages once)
+            if ticks % 5 == 0:  # proportional set sizes walk every mapping (the kernel's CPU, taken from the load)
+                # the loader and its parsing workers together (shared pages once)
                 peak_tree = max(peak_tree, _pss_tree(proc.pid))
-            if server_pid is not None:
-                peak_server = max(peak_server, _pss_tree(server_pid))
-            done.wait(0.05 if server_pid is None else 0.25)
+                if server_pid is not None:
+                    peak_server = max(peak_server, _pss_tree(server_pid))
+            ticks += 1
+            done.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
