@@ -40,7 +40,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 typecheck: venv
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy src benchmarks tests
 
 PYTEST_ARGS ?=
 pytest: venv web system-deps

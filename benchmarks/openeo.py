@@ -118,7 +118,7 @@ def direct(catalog: Any, client: Any, bbox: list[float], start: str, end: str, o
         bands=["B04", "B08"],
         crs=f"EPSG:{epsg}",
         resolution=resolution,
-        bbox=tuple(bbox),
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
         groupby="solar_day",
         chunks={"time": 1, "x": 2048, "y": 2048},
     )
@@ -202,6 +202,8 @@ def main() -> None:
             t = time.perf_counter()
             direct_file = direct(catalog, client, bbox, start, end, out)
             timings["direct"].append(time.perf_counter() - t)
+        assert openeo_file is not None
+        assert direct_file is not None
         with xr.open_dataset(openeo_file) as a, xr.open_dataset(direct_file) as b:
             va = a[next(iter(a.data_vars))].values
             vb = b["ndvi"].values

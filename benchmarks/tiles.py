@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for item in items:
             with Reader(item["assets"]["B04"]["href"]) as reader:
                 maxzoom = int(reader.maxzoom)
-            tiles = list(TMS.tiles(*item["bbox"], zooms=[maxzoom - 2, maxzoom - 1, maxzoom]))
+            west, south, east, north = item["bbox"]
+            tiles = list(TMS.tiles(west, south, east, north, zooms=[maxzoom - 2, maxzoom - 1, maxzoom]))
             candidates += [(item["id"], tile) for tile in tiles]
         draws = [rng.choice(candidates) for _ in range(args.requests + 20)]
 
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         requests.reverse()
                     for name, url, params in requests:
                         started = time.perf_counter()
-                        response = client.get(url, params=params)
+                        response = client.get(url, params=tuple(params))
                         elapsed = time.perf_counter() - started
                         if n >= 20:
                             durations[name].append(elapsed)

@@ -95,7 +95,8 @@ def test_bad_lines_are_refused_like_the_general_path_refuses_them(change: Any, f
     path = tmp_path / "bad.ndjson"
     path.write_bytes(orjson.dumps(generated_item(3)) + b"\n" + orjson.dumps(item) + b"\n{not json\n")
     records = prepare_ndjson_range(str(path), 0, path.stat().st_size)
-    assert Prepared(*records[0]) == prepare_item(generated_item(3))  # prepared items travel as plain tuples
+    assert isinstance(records[0], tuple)  # prepared items travel as plain tuples
+    assert Prepared(*records[0]) == prepare_item(generated_item(3))
     refusal = records[1]
     assert isinstance(refusal, Refusal)
     assert refusal.field == field

@@ -17,7 +17,7 @@ import pytest
 import shapely
 import shapely.geometry
 
-from snapearth.catalog import SearchRequest, open_catalog
+from snapearth.catalog import SearchRequest, SortKey, open_catalog
 from snapearth.catalog.aggregation import geohash
 from snapearth.catalog.base import Refusal
 from snapearth.catalog.sqlite import _SECONDARY_INDEXES, SQLiteCatalog, path_from_url
@@ -157,7 +157,7 @@ def test_property_names_never_reach_sql_text(tmp_path: Path) -> None:
             catalog.search(SearchRequest(filter=tree))
         assert error.value.field == "filter"
     with pytest.raises(InvalidInputError):
-        catalog.search(SearchRequest(sortby=[{"field": "a'); DROP TABLE items; --"}]))
+        catalog.search(SearchRequest(sortby=[SortKey(field="a'); DROP TABLE items; --")]))
     assert catalog.search(SearchRequest()).number_matched == 1
     catalog.close()
 

@@ -65,7 +65,7 @@ def test_generated_manifests_are_valid(tmp_path: Path) -> None:
     workflow = yaml.safe_load((tmp_path / "argo-production.yaml").read_text())
     from hera.workflows import CronWorkflow
 
-    assert CronWorkflow.from_dict(workflow).to_dict() == workflow  # hera round-trip
+    assert CronWorkflow.from_dict(workflow).to_dict() == workflow  # type: ignore[attr-defined]  # hera round-trip (untyped)
     tasks = {
         t["name"]: t
         for t in next(t for t in workflow["spec"]["workflowSpec"]["templates"] if "dag" in t)["dag"]["tasks"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -165,6 +166,7 @@ def test_netcdf_json_and_cloud_masks(openeo_server: OpenEOServer, tmp_path: Path
     ).ndvi()
     series = series.reduce_dimension(dimension="x", reducer="mean").reduce_dimension(dimension="y", reducer="mean")
     result = series.execute()
+    assert isinstance(result, dict)
     assert result["dims"] == ["t"]
     assert result["coords"]["t"] == ["2022-01-10T10:30:00Z", "2022-02-09T10:30:00Z"]
     assert np.allclose(result["data"], [scenes.SCENES[0].ndvi, scenes.SCENES[2].ndvi], atol=1e-5)
@@ -297,7 +299,9 @@ def test_authentication_budgets_and_costs(openeo_server: OpenEOServer) -> None:
 
 def test_oversized_requests_are_refused(openeo_server: OpenEOServer) -> None:
     headers = token(openeo_server)
-    huge = {"process": {"process_graph": {"a": {"process_id": "absolute", "arguments": {"x": 1}, "result": True}}}}
+    huge: dict[str, Any] = {
+        "process": {"process_graph": {"a": {"process_id": "absolute", "arguments": {"x": 1}, "result": True}}}
+    }
     huge["pad"] = "x" * (3 * 1024 * 1024)
     response = http.post(f"{openeo_server.root}/result", json=huge, headers=headers)
     assert (response.status_code, response.json()["code"]) == (400, "BadRequest")

@@ -147,7 +147,7 @@ def test_chunks_written_in_batches(tmp_path: Path) -> None:
     from snapearth.signature.masks import _WRITEV_CHUNKS, _write_chunks
 
     chunks: list[bytes | memoryview] = [bytes([k % 251]) * (k % 7 + 1) for k in range(3 * _WRITEV_CHUNKS + 5)]
-    chunks.append(memoryview(np.arange(600, dtype=np.uint8).reshape(20, 30)).cast("B"))
+    chunks.append(np.arange(600, dtype=np.uint8).reshape(20, 30).data.cast("B"))
     path = tmp_path / "chunks.bin"
     path.write_bytes(b"x" * 100_000)  # truncated
     _write_chunks(path, chunks)
