@@ -67,7 +67,7 @@ from shapely.geometry import shape
 from shapely.ops import transform as shapely_transform
 
 from snapearth.catalog.base import parse_rfc3339
-from snapearth.signature.bands import Grid, SignatureInputError, asset_href
+from snapearth.signature.bands import Grid, SignatureInputError, asset_href, band_spec, to_physical
 from snapearth.signature.compute import PREFIX
 from snapearth.signature.masks import RasterSink
 from snapearth.signature.optical import decode_index
@@ -248,14 +248,9 @@ class RadarState:
 
 def read_radar(item: Item, grid: PlaceGrid) -> RadarState:
     water = _read(item, "signature-water", grid)
-    vv_dn = _read(item, "vv", grid).astype(np.float32)
-    band = (item["assets"]["vv"].get("raster:bands") or [{}])[0]
-    nodata = band.get("nodata")
-    valid = water != 255
-    if nodata is not None:
-        valid &= vv_dn != float(nodata)
-    vv = np.where(valid, vv_dn * float(band.get("scale", 1.0)) + float(band.get("offset", 0.0)), np.nan)
-    return RadarState(valid=valid, water=(water == 1) & valid, vv=vv.astype(np.float32))
+    vv, ok = _radar_db(item, grid)
+    valid = (water != 255) & ok
+    return RadarState(valid=valid, water=(water == 1) & valid, vv=np.where(valid, vv, np.nan).astype(np.float32))
 
 
 # -- events -----------------------------------------------------------------------------------------------
@@ -549,12 +544,12 @@ class PlaceTracker:
         item's grid is the place grid). Nothing when the item is too large to hold whole (the single-image mask of
         ``compute`` stays)."""
         item = obs.item
-        band = (item["assets"]["vv"].get("raster:bands") or [{}])[0]
-        with rasterio.open(asset_href(item, "vv")) as ds:
+        spec = band_spec(item, "vv", kind="db")
+        with rasterio.open(spec.href) as ds:
             if ds.width * ds.height > MAX_CONTEXT_PIXELS:
                 return {}, None
             native = PlaceGrid(ds.crs, ds.transform, ds.height, ds.width)
-            vv, ok = _decode_db(ds.read(1), band)
+            vv, ok = to_physical(ds.read(1), spec)
         context: list[str] = []
         exclude = self._snow_exclusion_on(obs.when, native)
         if exclude is not None:
@@ -703,18 +698,8 @@ def snow_views(observations: list[Observation], grid: PlaceGrid) -> list[SnowVie
 
 
 def _radar_db(item: Item, grid: PlaceGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(VV sigma0 dB, valid) of a radar item read onto ``grid``."""
-    return _decode_db(_read(item, "vv", grid), (item["assets"]["vv"].get("raster:bands") or [{}])[0])
-
-
-def _decode_db(dn: np.ndarray, band: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(dB, valid) of raw VV values with the asset's ``raster:bands`` scale, offset and nodata."""
-    nodata = band.get("nodata")
-    ok = np.ones(dn.shape, bool) if nodata is None else dn != float(nodata)
-    if dn.dtype.kind == "f":
-        ok &= np.isfinite(dn)
-    vv = (dn.astype(np.float32) * float(band.get("scale", 1.0)) + float(band.get("offset", 0.0))).astype(np.float32)
-    return vv, ok
+    """(VV sigma0 dB, valid) of a radar item read onto ``grid``, decoded as ``compute`` decodes it."""
+    return to_physical(_read(item, "vv", grid), band_spec(item, "vv", kind="db"))
 
 
 def permanent_snow(observations: list[Observation], grid: PlaceGrid) -> np.ndarray:
