@@ -911,10 +911,9 @@ class SQLiteCatalog:
         source = "items AS i"
         start = parsed.time.start.timestamp() if parsed.time and parsed.time.start else None
         end = parsed.time.end.timestamp() if parsed.time and parsed.time.end else None
-        unboxed = _unboxed(conn) if parsed.boxes is not None or parsed.filter is not None else None
         if parsed.boxes is not None:
             time_range = (start, end) if parsed.time else None
-            subquery, sub_params = _rtree_subquery(list(parsed.boxes), time_range, unboxed)
+            subquery, sub_params = _rtree_subquery(list(parsed.boxes), time_range, _unboxed(conn))
             area = sum((b.east - b.west) * (b.north - b.south) for b in parsed.boxes)
             if area < _RTREE_DRIVES_BELOW:  # few candidates: walk the R*Tree, then look the items up
                 source = f"({subquery}) AS r CROSS JOIN items AS i"
@@ -939,7 +938,8 @@ class SQLiteCatalog:
                 conditions.append("i.datetime >= ?")
                 params.extend([start, start - after])
         if parsed.filter is not None:
-            compiler = CQL2Compiler(lambda boxes: _rtree_subquery(boxes, None, unboxed))
+            # the watermark is read only by a spatial operator's prefilter, not by every filter
+            compiler = CQL2Compiler(lambda boxes: _rtree_subquery(boxes, None, _unboxed(conn)))
             sql, filter_params = compiler.compile(parsed.filter)
             conditions.append(sql)
             params.extend(filter_params)
