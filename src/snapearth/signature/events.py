@@ -433,7 +433,7 @@ class PlaceTracker:
                 out |= water
         for h_when, packed in self.radar_history:
             if h_when.year != when.year and _doy_distance(h_when, when) <= SEASON_DAYS:
-                out |= np.unpackbits(packed, count=out.size).reshape(out.shape).astype(bool)
+                out |= _unpacked(packed, out.shape)
         return out
 
     def _vci(self, when: datetime, s: OpticalState) -> np.ndarray | None:
@@ -674,12 +674,15 @@ class SnowView:
     snow: np.ndarray
 
     def clear_mask(self, shape_: tuple[int, int]) -> np.ndarray:
-        out: np.ndarray = np.unpackbits(self.clear, count=shape_[0] * shape_[1]).reshape(shape_).astype(bool)
-        return out
+        return _unpacked(self.clear, shape_)
 
     def snow_mask(self, shape_: tuple[int, int]) -> np.ndarray:
-        out: np.ndarray = np.unpackbits(self.snow, count=shape_[0] * shape_[1]).reshape(shape_).astype(bool)
-        return out
+        return _unpacked(self.snow, shape_)
+
+
+def _unpacked(bits: np.ndarray, shape_: tuple[int, int]) -> np.ndarray:
+    out: np.ndarray = np.unpackbits(bits, count=shape_[0] * shape_[1]).reshape(shape_).astype(bool)
+    return out
 
 
 def snow_views(observations: list[Observation], grid: PlaceGrid) -> list[SnowView]:
